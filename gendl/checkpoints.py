@@ -1,0 +1,118 @@
+"""Checkpoints that carry what rebuilds them: ``{kind, config, state_dict, meta}``.
+
+Files are read with ``torch.load(weights_only=True)``, so loading never runs code from the file. Every way
+a file can be wrong (missing, empty, truncated, not a checkpoint, another kind, another shape, an old
+format) raises :class:`CheckpointError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gendl.config import config_from_dict
+from gendl.errors import CheckpointError, ConfigError
+from gendl.models import MODEL_KINDS
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    kind: str
+    config: Any  # the model's frozen config dataclass
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def build(self) -> nn.Module:
+        """The model with these weights, in eval mode, as float32."""
+        model = MODEL_KINDS[self.kind][1](self.config)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[:3])
+            raise CheckpointError(f"{self.path}: weights do not fit {self.kind} model: {detail}")
+        return model.eval()
+
+
+def kind_of(model: nn.Module) -> str:
+    for kind, (_, cls) in MODEL_KINDS.items():
+        if isinstance(model, cls):
+            return kind
+    raise TypeError(f"no checkpoint kind for {type(model).__name__}")
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None, *, half: bool = False
+) -> Path:
+    """Write ``model`` (which has a ``.config``) atomically; ``half`` stores float weights as fp16."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format": FORMAT_VERSION,
+        "kind": kind_of(model),
+        "config": asdict(model.config),
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # a crash mid-write never replaces a good file with a partial one
+    return path
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, random bytes, pickled code refused by weights_only
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from exc
+
+
+def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None) -> Checkpoint:
+    """Read and check a checkpoint; ``kind`` (one or several) restricts what is accepted."""
+    path = Path(path)
+    payload = _read(path)
+    if not isinstance(payload, dict) or not {"kind", "config", "state_dict"} <= set(payload):
+        raise CheckpointError(
+            f"{path}: not a gendl checkpoint (old format or bare state_dict: "
+            "expected keys kind, config, state_dict)"
+        )
+    found = payload["kind"]
+    if found not in MODEL_KINDS:
+        raise CheckpointError(f"{path}: unknown kind {found!r}; known: {', '.join(MODEL_KINDS)}")
+    wanted = (kind,) if isinstance(kind, str) else kind
+    if wanted is not None and found not in wanted:
+        raise CheckpointError(f"{path}: holds a {found} model, expected {' or '.join(wanted)}")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: state_dict is not a mapping of tensors")
+    try:
+        config = config_from_dict(MODEL_KINDS[found][0], payload["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: bad config: {exc}") from exc
+    meta = payload.get("meta") or {}
+    return Checkpoint(found, config, state, meta if isinstance(meta, dict) else {}, path)
+
+
+def load_model(path: str | Path, kind: str | tuple[str, ...] | None = None) -> nn.Module:
+    """Shortcut: the rebuilt model (eval mode) from a checkpoint file."""
+    return load_checkpoint(path, kind).build()

@@ -1,0 +1,74 @@
+"""Training families and the named presets the CLI and the dashboard start runs from.
+
+``make_trainer(family, config)`` builds a :class:`~gendl.train.common.Trainer`; ``PRESETS`` maps the
+CLI's model names to a family and the config fields that differ from that family's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gendl.config import config_from_dict, config_to_dict, deep_merge
+from gendl.errors import ConfigError
+from gendl.train.classifier import ClassifierTrainConfig, ClassifierTrainer
+from gendl.train.common import Trainer
+from gendl.train.gan import GANTrainConfig, GANTrainer
+from gendl.train.sequence import SequenceTrainConfig, SequenceTrainer
+from gendl.train.vae import VAETrainConfig, VAETrainer
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    config_cls: type
+    trainer_cls: Callable[[Any], Trainer]
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("sequence", SequenceTrainConfig, SequenceTrainer),
+        Family("gan", GANTrainConfig, GANTrainer),
+        Family("vae", VAETrainConfig, VAETrainer),
+        Family("classifier", ClassifierTrainConfig, ClassifierTrainer),
+    )
+}
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rnn": ("sequence", {"model": {"model": "rnn", "forget_bias": 0.0}}),
+    "lstm": ("sequence", {"model": {"model": "lstm"}}),
+    "gan": ("gan", {"model": {"arch": "mlp"}, "loss": "bce"}),
+    "lsgan": ("gan", {"model": {"arch": "mlp"}, "loss": "ls"}),
+    "dcgan": ("gan", {"model": {"arch": "infogan"}, "loss": "bce"}),
+    "vae": ("vae", {}),
+    "classifier": ("classifier", {}),
+}
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ConfigError(f"family must be one of {', '.join(FAMILIES)}; got {name!r}")
+    return FAMILIES[name]
+
+
+def build_config(family_name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """A validated training config: the family's defaults with ``overrides`` merged in."""
+    cls = family(family_name).config_cls
+    return config_from_dict(cls, deep_merge(config_to_dict(cls()), overrides or {}))
+
+
+def preset_config(preset: str, overrides: dict[str, Any] | None = None) -> tuple[str, Any]:
+    """``(family, config)`` for a CLI model name such as ``lsgan``, with further overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"model must be one of {', '.join(PRESETS)}; got {preset!r}")
+    name, values = PRESETS[preset]
+    return name, build_config(name, deep_merge(values, overrides or {}))
+
+
+def make_trainer(family_name: str, config: Any) -> Trainer:
+    """The family's trainer for ``config`` (a config object, or a dict of overrides)."""
+    if isinstance(config, dict):
+        config = build_config(family_name, config)
+    return family(family_name).trainer_cls(config)

@@ -1,0 +1,107 @@
+"""Training the MNIST classifier that scores generated digits.
+
+    python -m gendl train classifier --max-steps 1900 --out checkpoints/classifier.pt
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gendl.config import check_choice, check_float, check_int
+from gendl.data import DATASETS, BatchStream, ImageSet, load_images
+from gendl.models.classifier import ClassifierConfig, MNISTClassifier
+from gendl.train.common import Metrics, OnStep, Trainer, check_budget, grad_norm, run_trainer
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    lr: float = 3e-3  # peak of the one-cycle schedule
+    batch_size: int = 128
+    max_steps: int | None = 1900  # ~4 epochs of 60k: 99.2% test accuracy with the default CNN
+    max_seconds: float | None = None
+    eval_every: int = 500
+    seed: int = 0
+    data: str = "mnist"  # or "fake" for smoke runs
+
+    def __post_init__(self) -> None:
+        check_choice("data", self.data, DATASETS)
+        check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
+        check_int("batch_size", self.batch_size, 1, 8192)
+        check_budget(self.max_steps, self.max_seconds)
+        check_int("eval_every", self.eval_every, 1, 10_000_000)
+        check_int("seed", self.seed, 0, 2**31 - 1)
+
+
+def accuracy(model: MNISTClassifier, data: ImageSet) -> float:
+    """Fraction of ``data`` classified correctly (eval mode)."""
+    predicted = model.predict_proba(data.images).argmax(1)
+    return (predicted == data.labels).float().mean().item()
+
+
+class ClassifierTrainer(Trainer):
+    family = "classifier"
+    stateful = ("model", "optimizer", "schedule")
+
+    def __init__(
+        self,
+        config: ClassifierTrainConfig,
+        train: ImageSet | None = None,
+        test: ImageSet | None = None,
+    ) -> None:
+        """``train``/``test`` default to the config's data set (test: its held-out split)."""
+        super().__init__(config)
+        if train is None:
+            train, test = load_images(config.data, True), load_images(config.data, False)
+        torch.manual_seed(config.seed)
+        self.model = MNISTClassifier(config.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        # one-cycle needs a known length; with only a time budget the rate stays at peak / 10
+        self.schedule = None
+        if config.max_steps is not None:
+            self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, config.lr, total_steps=config.max_steps
+            )
+        else:
+            self.optimizer.param_groups[0]["lr"] = config.lr / 10
+        self.batches = BatchStream(train, config.batch_size, config.seed)
+        self.test = test
+
+    def step(self, part: str = "all") -> Metrics:
+        self.check_part(part)
+        images, labels = self.batches.batch(self.step_count)
+        self.model.train()
+        logits = self.model(images)  # dropout draws from the global generator, seeded above
+        loss = F.cross_entropy(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.model.parameters())
+        self.optimizer.step()
+        if self.schedule is not None and self.schedule.last_epoch + 1 < self.schedule.total_steps:
+            self.schedule.step()
+        self.step_count += 1
+        return {
+            "loss": loss.item(),
+            "train_acc": (logits.argmax(1) == labels).float().mean().item(),
+            "grad_norm": norm,
+        }
+
+    def evaluate(self) -> Metrics:
+        return {} if self.test is None else {"test_acc": accuracy(self.model, self.test)}
+
+
+
+def train_classifier(
+    config: ClassifierTrainConfig,
+    train: ImageSet,
+    test: ImageSet | None = None,
+    on_step: OnStep | None = None,
+) -> tuple[MNISTClassifier, list[Metrics]]:
+    """Train with Adam and a one-cycle learning rate; return the model (eval mode) and its history."""
+    trainer = ClassifierTrainer(config, train, test)
+    history = run_trainer(trainer, on_step)
+    return trainer.model.eval(), history

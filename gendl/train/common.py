@@ -1,0 +1,155 @@
+"""What every training family shares: the budget, the stop signal, seeding and the loop itself.
+
+A family is a :class:`Trainer` (models, optimizers, data and noise streams; one ``step`` at a time) so
+the run engine can single-step, pause and resume it; :func:`run_trainer` is the plain loop over it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from gendl.config import check_float, check_int
+from gendl.errors import ConfigError, GendlError
+
+Metrics = dict[str, Any]
+OnStep = Callable[[Metrics], None]
+MAX_STEPS_LIMIT = 10_000_000
+MAX_SECONDS_LIMIT = 7 * 24 * 3600.0
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_step`` callback to end a loop cleanly after the current step."""
+
+
+class TrainingDiverged(GendlError):
+    """A loss became NaN or infinite; the message names the metric and the step."""
+
+
+def check_budget(max_steps: int | None, max_seconds: float | None) -> None:
+    """At least one of the two budgets must be set; each, when set, must be positive."""
+    if max_steps is None and max_seconds is None:
+        raise ConfigError("set max_steps or max_seconds (or both); got neither")
+    if max_steps is not None:
+        check_int("max_steps", max_steps, 1, MAX_STEPS_LIMIT)
+    if max_seconds is not None:
+        check_float("max_seconds", max_seconds, 0.0, MAX_SECONDS_LIMIT, low_inclusive=False)
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator for data order or noise; separate streams keep runs reproducible."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+class Trainer:
+    """One training run's state. Subclasses set ``model`` and implement ``step``.
+
+    ``config`` must have ``max_steps``, ``max_seconds`` and ``eval_every``. ``step_count`` counts
+    finished optimisation steps; ``state_dict`` holds everything needed to resume bit-for-bit.
+    """
+
+    family: str = ""
+    parts: tuple[str, ...] = ("all",)  # what ``step(part)`` accepts; GANs add "d" and "g"
+    # attributes saved for resume: modules, optimizers, schedulers (state_dict) and generators
+    stateful: tuple[str, ...] = ()
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.step_count = 0
+        self.finished = False  # set by a trainer that reached its goal early (a solved task)
+        self.model: nn.Module
+
+    def step(self, part: str = "all") -> Metrics:
+        """One optimisation step; returns per-step metrics (losses, grad norm)."""
+        raise NotImplementedError
+
+    def evaluate(self) -> Metrics:
+        """Periodic metrics (test accuracy, samples, scores); cheap enough for every eval_every."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"step": self.step_count, "finished": self.finished, "torch_rng": torch.get_rng_state()}
+        for name in self.stateful:
+            obj = getattr(self, name)
+            if isinstance(obj, torch.Generator):
+                state[name] = obj.get_state()
+            elif obj is not None:
+                state[name] = obj.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count, self.finished = state["step"], state["finished"]
+        torch.set_rng_state(state["torch_rng"])  # dropout and anything else drawing globally
+        for name in self.stateful:
+            obj = getattr(self, name)
+            if isinstance(obj, torch.Generator):
+                obj.set_state(state[name])
+            elif obj is not None:
+                obj.load_state_dict(state[name])
+
+    def check_part(self, part: str) -> None:
+        if part not in self.parts:
+            raise ConfigError(f"step part must be one of {', '.join(self.parts)}; got {part!r}")
+
+
+def grad_norm(parameters) -> float:
+    """Global L2 norm of the gradients (what clip_grad_norm_ would see)."""
+    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
+    return torch.stack(norms).norm().item() if norms else 0.0
+
+
+def check_finite(metrics: Metrics, step: int) -> None:
+    for name, value in metrics.items():
+        if name.endswith("loss") and isinstance(value, float) and not math.isfinite(value):
+            raise TrainingDiverged(f"{name} became {value} at step {step}")
+
+
+class Clock:
+    """Counts wall time against a budget and decides when a run is over."""
+
+    def __init__(self, max_steps: int | None, max_seconds: float | None) -> None:
+        self.max_steps, self.max_seconds = max_steps, max_seconds
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def done(self, step: int) -> bool:
+        if self.max_steps is not None and step >= self.max_steps:
+            return True
+        return self.max_seconds is not None and self.elapsed >= self.max_seconds
+
+
+def train_step(trainer: Trainer, clock: Clock, part: str = "all") -> Metrics:
+    """One step plus the bookkeeping every driver needs: step number, time, periodic evaluation."""
+    metrics = trainer.step(part)
+    step = trainer.step_count
+    check_finite(metrics, step)
+    metrics = {"step": step, "elapsed_s": clock.elapsed, **metrics}
+    if step % trainer.config.eval_every == 0 or clock.done(step):
+        metrics.update(trainer.evaluate())  # may set trainer.finished
+    return metrics
+
+
+def run_trainer(trainer: Trainer, on_step: OnStep | None = None) -> list[Metrics]:
+    """Step until the budget runs out, the trainer is finished, or ``on_step`` raises StopTraining.
+
+    Raises TrainingDiverged when a loss stops being finite (the history so far went to on_step).
+    """
+    clock = Clock(trainer.config.max_steps, trainer.config.max_seconds)
+    history: list[Metrics] = []
+    while not clock.done(trainer.step_count) and not trainer.finished:
+        metrics = train_step(trainer, clock)
+        history.append(metrics)
+        if on_step is not None:
+            try:
+                on_step(metrics)
+            except StopTraining:
+                break
+    return history
