@@ -1,17 +1,29 @@
-"""Command line: ``python -m gendl {sample,train} ...``; ``--help`` on each command.
+"""Command line: ``python -m gendl {sample,train,sweep,runs} ...``; ``--help`` on each command.
 
+    python -m gendl train lstm --set seq_length=40 --max-seconds 60 --json
+    python -m gendl train classifier --out checkpoints/classifier.pt
+    python -m gendl sweep --models rnn lstm --lengths 5 10 15 20 --seeds 3 --workers 2 --json
+    python -m gendl runs list | show ID | export ID --out run.zip
     python -m gendl sample --checkpoint checkpoints/vae.pt --n 64 --seed 0 --out samples.npy
-    python -m gendl train classifier --max-steps 1900 --out checkpoints/classifier.pt
+
+``train`` runs in this process (the same loop as the engine's workers) and is recorded in the run
+store (``runs/``, or ``--runs-dir``, or ``$GENDL_RUNS_DIR``), so ``runs list`` shows it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from gendl.errors import GendlError
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 
 def _positive_int(text: str) -> int:
@@ -22,6 +34,33 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["model.hidden_dim=64", "data=fake"]`` -> ``{"model": {"hidden_dim": 64}, "data": "fake"}``
+
+    Values are read as JSON (numbers, true/false, null, lists), anything else as a string.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key or "" in key.split("."):
+            raise GendlError(f"--set needs key=value (nested keys with dots), got {item!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        *parents, leaf = key.split(".")
+        node = overrides
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise GendlError(f"--set {item!r}: {part} was already given a value")
+        node[leaf] = value
+    return overrides
+
+
+# ---------------------------------------------------------------- sample
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -45,32 +84,161 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_classifier(args: argparse.Namespace) -> int:
-    from gendl.checkpoints import save_checkpoint
-    from gendl.data import load_mnist
-    from gendl.models.classifier import ClassifierConfig
-    from gendl.train.classifier import ClassifierTrainConfig, train_classifier
+# ---------------------------------------------------------------- train
 
-    config = ClassifierTrainConfig(
-        model=ClassifierConfig(arch=args.arch),
-        lr=args.lr,
-        batch_size=args.batch_size,
-        max_steps=args.max_steps,
-        max_seconds=args.max_seconds,
-        seed=args.seed,
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = parse_overrides(args.set)
+    for flag, key in (("max_steps", "max_steps"), ("max_seconds", "max_seconds"), ("seed", "seed")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    return overrides
+
+
+def _copy_model(model_path: Path, out: str, name: str) -> Path:
+    target = Path(out) if out.endswith(".pt") else Path(out) / f"{name}.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(model_path, tmp)
+    os.replace(tmp, target)  # never a half-copied checkpoint under the real name
+    return target
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from gendl.config import config_to_dict
+    from gendl.store import RunStore
+    from gendl.train import preset_config
+    from gendl.worker import MODEL_NAME, WorkerOptions, execute_run
+
+    family, config = preset_config(args.model, _train_overrides(args))
+    store = RunStore(args.runs_dir)
+    run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    last: dict[str, Any] = {}
+    bar = tqdm(
+        total=config.max_steps,
+        desc=f"{args.model} run {run_id}",
+        unit="step",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
     )
-    model, history = train_classifier(config, load_mnist(True), load_mnist(False))
-    final = history[-1]
-    meta = {"step": final["step"], "wall_s": round(final["elapsed_s"], 1), "test_acc": final["test_acc"]}
-    if args.out:
-        save_checkpoint(args.out, model, meta)
-    print(json.dumps(meta) if args.json else f"test accuracy {final['test_acc']:.4f}")
+
+    def on_step(row: dict[str, Any]) -> None:
+        last.update({k: v for k, v in row.items() if isinstance(v, (int, float))})
+        bar.update(row["step"] - bar.n)
+        if "loss" in row or "d_loss" in row:
+            bar.set_postfix(loss=f"{row.get('loss', row.get('d_loss')):.4g}", refresh=False)
+
+    with bar:
+        state, reason = execute_run(store, run_id, WorkerOptions(), on_step=on_step)
+    summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
+    summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
+    model_path = store.run_dir(run_id) / MODEL_NAME
+    if args.out and model_path.is_file():
+        summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model))
+    if state == "failed":
+        print(f"error: run {run_id} failed: {reason}", file=sys.stderr)
+    elif not args.json:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.endswith("acc"))
+        print(
+            f"run {run_id} {state} at step {last.get('step', 0)} ({summary['wall_s']} s)"
+            + (f": {scores}" if scores else "")
+        )
+    if args.json:
+        print(json.dumps(summary))
+    return {"failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(state, 0)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gendl.sweep import run_sweep, sweep_cells
+
+    overrides = parse_overrides(args.set)
+    if args.max_seconds_per_run is not None:
+        overrides["max_seconds"] = args.max_seconds_per_run
+    cells = sweep_cells(args.models, args.lengths, args.seeds, args.preset, overrides)
+    with tqdm(total=len(cells), desc="sweep", unit="run", file=sys.stderr) as bar:
+        result = run_sweep(
+            cells, workers=args.workers, root=args.runs_dir, on_done=lambda c, r: bar.update()
+        )
+    print(f"{'model':6} {'length':>6}  {'test acc (mean ± std)':>21}  {'seeds':>5}  {'steps':>7}")
+    for row in result["results"]:
+        mean = "-" if row["test_acc_mean"] is None else f"{row['test_acc_mean']:.3f}"
+        acc = f"{mean} ± {row['test_acc_std']:.3f}"
+        print(
+            f"{row['model']:6} {row['length']:6d}  {acc:>21}  {row['n_seeds']:5d}  "
+            f"{row['steps_mean']:7.0f}"
+        )
+    print(f"{len(cells)} runs in {result['wall_s']:.1f} s")
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 
+# ---------------------------------------------------------------- runs
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from gendl.export import export_run
+    from gendl.store import RunStore
+
+    store = RunStore(args.runs_dir)
+    if args.action == "list":
+        print(
+            f"{'id':>4}  {'name':18} {'family':10} {'state':11} {'step':>8}  {'created':16}  reason"
+        )
+        for run in store.list_runs():
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created))
+            print(
+                f"{run.id:4d}  {run.name or '-':18.18} {run.family:10} {run.state:11} "
+                f"{run.step:8d}  {created:16}  {run.reason or ''}"
+            )
+    elif args.action == "show":
+        run = store.get_run(args.id)
+        for key in ("id", "name", "family", "state", "reason", "owner", "step", "checkpoint"):
+            print(f"{key:11} {getattr(run, key)}")
+        print(f"{'directory':11} {store.run_dir(run.id)}")
+        print("config     ", json.dumps(run.config, indent=2).replace("\n", "\n" + " " * 12))
+        rows = store.metrics_since(run.id, max(run.step - 1, 0))
+        if rows:
+            print("last step  ", json.dumps(rows[-1]))
+        for step, kind, path in store.artifacts(run.id):
+            print(f"{kind:11} step {step}: {path}")
+    else:
+        print(f"wrote {export_run(store, args.id, args.out)}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from gendl.train import PRESETS
+    from gendl.train.sequence import SWEEP_PRESETS
+
     parser = argparse.ArgumentParser(prog="python -m gendl", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--runs-dir", default=None, help="run store (default $GENDL_RUNS_DIR or runs/)"
+    )
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, repeatable; nested keys with dots (--set model.hidden_dim=64)",
+    )
 
     sample = commands.add_parser("sample", help="write generated digits as a .npy array")
     sample.add_argument("--checkpoint", required=True, help="a GAN or VAE checkpoint (.pt)")
@@ -79,18 +247,41 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output file, float32 (N, 28, 28) in [0, 1]")
     sample.set_defaults(func=cmd_sample)
 
-    train = commands.add_parser("train", help="train a model")
-    families = train.add_subparsers(dest="family", required=True)
-    clf = families.add_parser("classifier", help="MNIST classifier used for inception scores")
-    clf.add_argument("--arch", default="cnn", help="cnn (default) or mlp (the seeds' network)")
-    clf.add_argument("--lr", type=float, default=3e-3)
-    clf.add_argument("--batch-size", type=int, default=128)
-    clf.add_argument("--max-steps", type=int, default=1900)
-    clf.add_argument("--max-seconds", type=float, default=None)
-    clf.add_argument("--seed", type=int, default=0)
-    clf.add_argument("--out", default=None, help="checkpoint path to write")
-    clf.add_argument("--json", action="store_true", help="print the final metrics as JSON")
-    clf.set_defaults(func=cmd_train_classifier)
+    train = commands.add_parser("train", parents=[store, overrides], help="train one model")
+    train.add_argument("model", choices=list(PRESETS), help="preset: a family and its settings")
+    train.add_argument("--max-steps", type=_positive_int, default=None)
+    train.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--out", default=None, help="copy the trained model to FILE.pt or DIR/")
+    train.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch threads (default 1: fastest once anything else uses the CPU)",
+    )
+    train.add_argument("--json", action="store_true", help="final metrics as JSON, last line")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    sweep = commands.add_parser("sweep", parents=[store, overrides], help="RNN vs LSTM grid")
+    sweep.add_argument("--models", nargs="+", choices=("rnn", "lstm"), default=["rnn", "lstm"])
+    sweep.add_argument("--lengths", nargs="+", type=_positive_int, default=[5, 10, 15, 20])
+    sweep.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0 .. N-1 per cell")
+    sweep.add_argument("--preset", choices=list(SWEEP_PRESETS), default="default")
+    sweep.add_argument("--max-seconds-per-run", type=float, default=None)
+    sweep.add_argument("--workers", type=_positive_int, default=2, help="parallel runs")
+    sweep.add_argument("--json", action="store_true", help="results as JSON, last line")
+    sweep.set_defaults(func=cmd_sweep)
+
+    runs = commands.add_parser("runs", help="runs in the store")
+    actions = runs.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[store], help="all runs, newest first")
+    show = actions.add_parser("show", parents=[store], help="one run's config, state and files")
+    show.add_argument("id", type=int)
+    export = actions.add_parser("export", parents=[store], help="one run as a zip file")
+    export.add_argument("id", type=int)
+    export.add_argument("--out", required=True, help="FILE.zip")
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 

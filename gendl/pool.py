@@ -1,0 +1,177 @@
+"""The engine's pool of worker processes: start queued runs while fewer than ``max_workers`` run,
+notice when a worker ends, and mark runs whose process is gone as interrupted.
+
+A worker is ``python -m gendl.worker`` (fork+exec: a process with torch threads is never forked).
+Each engine launches only the runs it queued; the store's ``engine_pid``/``pid`` columns (with the
+process start time, so a reused pid is not mistaken for the old process) say who holds a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import gendl
+from gendl.store import ACTIVE_STATES, Run, RunStore, pid_alive, process_started
+
+log = logging.getLogger(__name__)
+RECOVER_EVERY_S = 2.0  # how often the scheduler looks for runs whose process died elsewhere
+
+
+class WorkerPool:
+    """At most ``max_workers`` worker processes for the runs this process queued in ``store``."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        max_workers: int,
+        threads: int,
+        flush_every: float,
+        checkpoint_every: float,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.store, self.max_workers, self.threads = store, max_workers, threads
+        self.flush_every, self.checkpoint_every = flush_every, checkpoint_every
+        self.poll_interval = poll_interval
+        self.holder = (os.getpid(), process_started(os.getpid()))  # (engine_pid, engine_started)
+        self._procs: dict[int, subprocess.Popen] = {}
+        self._lock = threading.RLock()
+        self._wake, self._closed = threading.Event(), threading.Event()
+        self.recover()
+        self._thread = threading.Thread(target=self._schedule, name="gendl-runs", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the queue now instead of at the next poll."""
+        self._wake.set()
+
+    def poll(self) -> None:
+        """Reap ended workers, then start queued runs while fewer than ``max_workers`` run."""
+        with self._lock:
+            for run_id, proc in list(self._procs.items()):
+                code = proc.poll()
+                if code is not None:
+                    del self._procs[run_id]
+                    self._after_exit(run_id, code)
+            while len(self._procs) < self.max_workers and not self._closed.is_set():
+                run = self._claim_next()
+                if run is None:
+                    break
+                self._procs[run.id] = self._launch(run)
+
+    def _claim_next(self) -> Run | None:
+        for run in reversed(self.store.list_runs(["queued"])):  # oldest first
+            if (run.engine_pid, run.engine_started) == self.holder and run.pid is None:
+                claim = dict(
+                    zip(("pid", "pid_started"), self.holder, strict=True)
+                )  # until launched
+                if self.store.update_run(run.id, expect=("queued",), unclaimed=True, **claim):
+                    return run
+        return None
+
+    def _launch(self, run: Run) -> subprocess.Popen:
+        package_root = str(Path(gendl.__file__).parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning threads if several are used
+        args = [
+            sys.executable,
+            "-m",
+            "gendl.worker",
+            "--root",
+            str(self.store.root),
+            "--run-id",
+            str(run.id),
+            "--threads",
+            str(self.threads),
+            "--flush-every",
+            str(self.flush_every),
+            "--checkpoint-every",
+            str(self.checkpoint_every),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        with open(self.store.run_dir(run.id) / "worker.log", "ab") as log:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the engine, which interrupts cleanly
+            )
+        self.store.update_run(run.id, pid=proc.pid, pid_started=process_started(proc.pid))
+        return proc
+
+    def _after_exit(self, run_id: int, code: int) -> None:
+        run = self.store.get_run(run_id)
+        if not run.active:
+            return  # the worker recorded how it ended
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        if run.state == "queued" and code > 0:  # it never trained; resuming would fail the same way
+            reason = f"worker process failed to start ({how}); see {run_id}/worker.log"
+            self.store.update_run(run_id, state="failed", reason=reason, expect=("queued",))
+        else:
+            reason = f"worker process died ({how}); resume continues from the last checkpoint"
+            self.store.update_run(run_id, state="interrupted", reason=reason, expect=ACTIVE_STATES)
+
+    def recover(self) -> list[int]:
+        """Mark active runs whose process is gone as interrupted; returns their ids.
+
+        A running or paused run belongs to its worker pid, a queued one to the engine that queued
+        it (or its worker once claimed). Runs of live processes elsewhere are left alone.
+        """
+        marked = []
+        with self._lock:
+            for run in self.store.list_runs(ACTIVE_STATES):
+                if run.id in self._procs:
+                    continue
+                if run.state == "queued" and run.pid is None:
+                    holder = (run.engine_pid, run.engine_started)
+                else:
+                    holder = (run.pid, run.pid_started)
+                if pid_alive(*holder):
+                    continue
+                reason = "its process ended (server restart or kill); resume to continue"
+                if self.store.update_run(
+                    run.id, state="interrupted", reason=reason, expect=(run.state,)
+                ):
+                    marked.append(run.id)
+        return marked
+
+    def _schedule(self) -> None:
+        last_recover = time.monotonic()
+        while not self._closed.is_set():
+            try:
+                self.poll()
+                if time.monotonic() - last_recover > RECOVER_EVERY_S:
+                    self.recover()
+                    last_recover = time.monotonic()
+            except Exception:  # a locked or vanished store must not kill the scheduler
+                log.exception("run engine: scheduling failed; retrying")
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop scheduling; running workers checkpoint and end as interrupted (resumable)."""
+        self._closed.set()
+        self._wake.set()
+        self._thread.join()
+        with self._lock:
+            for proc in self._procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for run_id, proc in list(self._procs.items()):
+                try:
+                    code = proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    code = proc.wait()
+                self._after_exit(run_id, code)
+            self._procs.clear()

@@ -1,0 +1,138 @@
+"""What the run store holds: the schema, a run's record and states, the commands a run obeys,
+and whether the process holding a run is still alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATES = ("queued", "running", "paused", "finished", "failed", "stopped", "interrupted")
+ACTIVE_STATES = ("queued", "running", "paused")
+COMMANDS = ("pause", "resume", "step", "stop")
+
+# one script per schema version; a database at version k gets scripts k, k+1, ... applied
+MIGRATIONS = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        family TEXT NOT NULL,
+        name TEXT,
+        config TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        owner TEXT,
+        shared INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        finished REAL,
+        step INTEGER NOT NULL DEFAULT 0,
+        pid INTEGER,
+        pid_started INTEGER,
+        engine_pid INTEGER,
+        engine_started INTEGER,
+        checkpoint TEXT,
+        checkpoint_step INTEGER
+    );
+    CREATE INDEX runs_by_state ON runs (state);
+    CREATE TABLE metrics (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifacts (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL
+    );
+    CREATE INDEX artifacts_by_run ON artifacts (run_id, kind, step);
+    CREATE TABLE commands (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        command TEXT NOT NULL,
+        arg TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX commands_by_run ON commands (run_id, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the ``runs`` table; ``config`` is the family's config as a dict."""
+
+    id: int
+    family: str
+    name: str | None
+    config: dict[str, Any]
+    state: str
+    reason: str | None
+    owner: str | None
+    shared: bool
+    created: float
+    updated: float
+    finished: float | None
+    step: int
+    pid: int | None
+    pid_started: int | None
+    engine_pid: int | None
+    engine_started: int | None
+    checkpoint: str | None
+    checkpoint_step: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Run:
+        values = dict(row)
+        values["config"] = json.loads(values["config"])
+        values["shared"] = bool(values["shared"])
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+@dataclass(frozen=True)
+class Command:
+    id: int
+    command: str
+    arg: dict[str, Any]
+
+
+def process_started(pid: int) -> int | None:
+    """When a live process started (clock ticks since boot, from /proc), or None if unknown.
+
+    Stored next to a pid so that a pid reused by another process (pids restart from 1 when a
+    container restarts) is not mistaken for the run's worker.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, started: int | None = None) -> bool:
+    """Whether process ``pid`` (started at ``started``, if known) exists and has not exited."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True  # no /proc (macOS): trust kill()
+    if fields[0] == "Z":
+        return False  # exited, not yet reaped
+    return started is None or int(fields[19]) == started

@@ -1,0 +1,298 @@
+"""The run store: an SQLite database (WAL mode) under ``runs/`` holding every run's config, state,
+metric rows, artifacts and pending control commands; it is the only channel between the dashboard
+and the worker processes.
+
+    store = RunStore("runs")            # runs/runs.sqlite, files under runs/<id>/
+    rows = store.metrics_since(run_id, last_step)
+
+Every write is one transaction, so a process killed at any moment leaves all committed rows intact
+(``synchronous=NORMAL`` in WAL mode survives a crashed process; only a power cut may lose the last
+commits). Standard library only, so readers stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gendl.errors import GendlError
+from gendl.records import (
+    ACTIVE_STATES,
+    COMMANDS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    STATES,
+    Command,
+    Run,
+    pid_alive,
+    process_started,
+)
+
+__all__ = ["ACTIVE_STATES", "STATES", "Command", "Run", "RunStore", "StoreError", "pid_alive"]
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "runs"
+DB_NAME = "runs.sqlite"
+
+
+class StoreError(GendlError):
+    """The run database cannot be opened, is from a newer gendl, or names no such run."""
+
+
+class RunStore:
+    """Runs, metrics, artifacts and commands in ``root/runs.sqlite``; run files in ``root/<id>/``.
+
+    ``root`` defaults to ``$GENDL_RUNS_DIR`` or ``runs/`` at the repository root. One connection per
+    process, shared by its threads under a lock (queries take microseconds).
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root or os.environ.get("GENDL_RUNS_DIR") or DEFAULT_ROOT)
+        self.path = self.root / DB_NAME
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._conn_pid = -1
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # ------------------------------------------------------------ connection
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._conn_pid != os.getpid():  # never reuse one across a fork
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: cannot open the run database ({exc})") from exc
+            self._conn, self._conn_pid = conn, os.getpid()
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all of it is committed, or none of it."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._connection().execute(sql, tuple(params)).fetchall()
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}; this gendl reads up to "
+                    f"{SCHEMA_VERSION} (upgrade gendl or use another GENDL_RUNS_DIR)"
+                )
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._conn_pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file: ``"ok"`` when nothing is corrupt."""
+        return self._read("PRAGMA integrity_check")[0][0]
+
+    # ------------------------------------------------------------ runs
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.root / str(run_id)
+
+    def create_run(
+        self,
+        family: str,
+        config: dict[str, Any],
+        *,
+        name: str | None = None,
+        owner: str | None = None,
+        shared: bool = False,
+        state: str = "queued",
+    ) -> int:
+        """A new run held by this process: as the engine that queued it (state ``queued``) or as
+        its worker (the CLI's ``running``). Its directory is created empty."""
+        now, me = time.time(), os.getpid()
+        holder = ("engine_pid", "engine_started") if state == "queued" else ("pid", "pid_started")
+        values = {
+            "family": family,
+            "name": name,
+            "config": json.dumps(config),
+            "state": state,
+            "owner": owner,
+            "shared": int(shared),
+            "created": now,
+            "updated": now,
+            holder[0]: me,
+            holder[1]: process_started(me),
+        }
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            run_id = int(cursor.lastrowid)
+        directory = self.run_dir(run_id)
+        shutil.rmtree(directory, ignore_errors=True)  # left over from a deleted database
+        directory.mkdir(parents=True)
+        return run_id
+
+    def get_run(self, run_id: int) -> Run:
+        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise StoreError(f"no run with id {run_id!r} in {self.path}")
+        return Run.from_row(rows[0])
+
+    def list_runs(self, states: Iterable[str] | None = None) -> list[Run]:
+        """All runs, newest first; ``states`` restricts to those states."""
+        if states is None:
+            rows = self._read("SELECT * FROM runs ORDER BY id DESC")
+        else:
+            states = tuple(states)
+            marks = ", ".join("?" * len(states))
+            rows = self._read(
+                f"SELECT * FROM runs WHERE state IN ({marks}) ORDER BY id DESC", states
+            )
+        return [Run.from_row(row) for row in rows]
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        expect: Iterable[str] | None = None,
+        unclaimed: bool = False,
+        **fields: Any,
+    ) -> bool:
+        """Set columns of a run; with ``expect``, only if its state is one of those, and with
+        ``unclaimed`` only if no process holds it yet (``pid`` is null), atomically.
+
+        Returns whether the row changed. ``state`` must be one of :data:`STATES`; a terminal state
+        also stamps ``finished``.
+        """
+        if "state" in fields:
+            if fields["state"] not in STATES:
+                raise StoreError(
+                    f"state must be one of {', '.join(STATES)}; got {fields['state']!r}"
+                )
+            if fields["state"] not in ACTIVE_STATES:
+                fields.setdefault("finished", time.time())
+        fields["updated"] = time.time()
+        sql = "UPDATE runs SET " + ", ".join(f"{key} = ?" for key in fields) + " WHERE id = ?"
+        params = [*fields.values(), run_id]
+        if expect is not None:
+            expect = tuple(expect)
+            sql += f" AND state IN ({', '.join('?' * len(expect))})"
+            params += expect
+        if unclaimed:
+            sql += " AND pid IS NULL"
+        with self._write() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run's rows (metrics, artifacts, commands) and its directory."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # ------------------------------------------------------------ metrics and artifacts
+
+    def append_metrics(
+        self,
+        run_id: int,
+        rows: list[dict[str, Any]],
+        artifacts: Iterable[tuple[int, str, str]] = (),
+    ) -> None:
+        """Write metric rows (each with an int ``step``) and ``(step, kind, path)`` artifacts in one
+        transaction; the run's ``step`` becomes the last row's. A step written twice is replaced."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO metrics (run_id, step, data) VALUES (?, ?, ?)",
+                [(run_id, int(row["step"]), json.dumps(row)) for row in rows],
+            )
+            conn.executemany(
+                "INSERT INTO artifacts (run_id, step, kind, path) VALUES (?, ?, ?, ?)",
+                [(run_id, step, kind, str(path)) for step, kind, path in artifacts],
+            )
+            fields, params = "updated = ?", [time.time()]
+            if rows:
+                fields, params = fields + ", step = ?", [*params, int(rows[-1]["step"])]
+            conn.execute(f"UPDATE runs SET {fields} WHERE id = ?", (*params, run_id))
+
+    def metrics_since(
+        self, run_id: int, after_step: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Metric rows with ``step > after_step`` in step order (an index range scan)."""
+        sql = "SELECT data FROM metrics WHERE run_id = ? AND step > ? ORDER BY step"
+        params: tuple[Any, ...] = (run_id, after_step)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (*params, limit)
+        return [json.loads(row[0]) for row in self._read(sql, params)]
+
+    def truncate_after(self, run_id: int, step: int) -> None:
+        """Forget metrics and artifacts past ``step`` (a resumed run recomputes them)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
+            conn.execute("DELETE FROM artifacts WHERE run_id = ? AND step > ?", (run_id, step))
+            conn.execute("UPDATE runs SET step = ? WHERE id = ?", (step, run_id))
+
+    def artifacts(
+        self, run_id: int, kind: str | None = None, after_step: int = -1
+    ) -> list[tuple[int, str, str]]:
+        """``(step, kind, path)`` of a run's files in step order, optionally of one kind."""
+        sql = "SELECT step, kind, path FROM artifacts WHERE run_id = ? AND step > ?"
+        params: tuple[Any, ...] = (run_id, after_step)
+        if kind is not None:
+            sql, params = sql + " AND kind = ?", (*params, kind)
+        return [tuple(row) for row in self._read(sql + " ORDER BY step, id", params)]
+
+    # ------------------------------------------------------------ commands (the transport)
+
+    def push_command(self, run_id: int, command: str, arg: dict[str, Any] | None = None) -> int:
+        if command not in COMMANDS:
+            raise StoreError(f"command must be one of {', '.join(COMMANDS)}; got {command!r}")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO commands (run_id, command, arg) VALUES (?, ?, ?)",
+                (run_id, command, json.dumps(arg or {})),
+            )
+            return int(cursor.lastrowid)
+
+    def pending_commands(self, run_id: int) -> list[Command]:
+        """Commands not yet taken, oldest first (what a worker polls once per step)."""
+        rows = self._read(
+            "SELECT id, command, arg FROM commands WHERE run_id = ? ORDER BY id", (run_id,)
+        )
+        return [Command(row[0], row[1], json.loads(row[2])) for row in rows]
+
+    def take_commands(self, run_id: int, up_to: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM commands WHERE run_id = ? AND id <= ?", (run_id, up_to))
+
+    def clear_commands(self, run_id: int) -> None:
+        self.take_commands(run_id, 2**62)

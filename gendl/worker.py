@@ -1,0 +1,294 @@
+"""One run's process: build the trainer, step it, obey the commands queued in the store, and write
+metrics (batched, at most once per flush interval), checkpoints and sample grids under runs/<id>/.
+
+    python -m gendl.worker --root runs --run-id 3     # what RunEngine launches, one per run
+
+The CLI's synchronous ``train`` calls :func:`execute_run` in its own process instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gendl.checkpoints import save_checkpoint
+from gendl.store import RunStore, process_started
+from gendl.train import make_trainer
+from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
+
+CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
+MODEL_NAME = "model.pt"  # the trained model in gendl.checkpoints format, for the dashboard
+IDLE_POLL_S = 0.05  # how often a paused run looks for commands
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    flush_every: float = 1.0  # seconds between metric transactions
+    checkpoint_every: float = 30.0  # seconds between trainer checkpoints
+    parent_pid: int | None = None  # when this process ends, checkpoint and end as interrupted
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # tensors and numpy values
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def split_metrics(metrics: Metrics) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """JSON-ready values, and image batches (4-D tensors such as ``sample_grid``) kept apart."""
+    row, images = {}, {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.dim() == 4:
+            images[key] = value.detach()
+        else:
+            row[key] = _jsonable(value)
+    return row, images
+
+
+def save_grid(images: torch.Tensor, path: Path) -> Path:
+    """(n, 1, 28, 28) in [0, 1] as one PNG grid of 8 per row, written atomically."""
+    from torchvision.utils import make_grid, save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_image(make_grid(images.clamp(0, 1), nrow=8, padding=2), tmp, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+def load_trainer_state(trainer: Trainer, path: Path) -> float:
+    """Restore a trainer from a worker checkpoint; returns the wall time it had used."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    trainer.load_state_dict(payload["trainer"])
+    return float(payload["elapsed_s"])
+
+
+class RunLoop:
+    """Drives one trainer; the store's command queue is read once per step (an indexed lookup)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: int,
+        trainer: Trainer,
+        options: WorkerOptions,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        interrupted: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.store, self.run_id, self.trainer, self.options = store, run_id, trainer, options
+        self.on_step, self.interrupted = on_step, interrupted or (lambda: None)
+        self.dir = store.run_dir(run_id)
+        self.clock = Clock(trainer.config.max_steps, trainer.config.max_seconds)
+        self.rows: list[dict[str, Any]] = []
+        self.files: list[tuple[int, str, str]] = []
+        self.last: dict[str, Any] = {}  # latest value of every metric, for the final summary
+        self.paused_since: float | None = None
+        self.queued_parts: list[str] = []  # single steps asked for while paused
+        self.last_flush = self.last_checkpoint = time.monotonic()
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> tuple[str, str | None]:
+        """Train until finished, stopped, interrupted or failed; returns ``(state, reason)``."""
+        try:
+            state, reason = self._loop()
+        except TrainingDiverged as exc:
+            state, reason = "failed", str(exc)
+        except KeyboardInterrupt:
+            state, reason = "interrupted", "interrupted by Ctrl-C; resume to continue"
+        except Exception as exc:
+            (self.dir / "error.log").write_text(traceback.format_exc())
+            state, reason = "failed", f"{type(exc).__name__}: {exc}"
+        self._end(state, reason)
+        return state, reason
+
+    def _loop(self) -> tuple[str, str | None]:
+        me = os.getpid()
+        self.store.update_run(
+            self.run_id, state="running", reason=None, pid=me, pid_started=process_started(me)
+        )
+        while True:
+            result = self._obey_commands()
+            if result is not None:
+                return result
+            reason = self.interrupted()
+            if reason is not None:
+                return "interrupted", reason
+            if self.queued_parts:
+                self._step(self.queued_parts.pop(0))
+                if not self.queued_parts:
+                    self.flush()  # a single step shows up at once
+            elif self.paused_since is not None:
+                time.sleep(IDLE_POLL_S)
+            elif self._done():
+                return "finished", None
+            else:
+                self._step("all")
+            self._maybe_save()
+
+    def _done(self) -> bool:
+        return self.trainer.finished or self.clock.done(self.trainer.step_count)
+
+    def _step(self, part: str) -> None:
+        row, images = split_metrics(train_step(self.trainer, self.clock, part))
+        for key, grid in images.items():
+            name = (
+                f"step_{row['step']:06d}.png"
+                if key == "sample_grid"
+                else f"{key}_{row['step']:06d}.png"
+            )
+            path = save_grid(grid, self.dir / "samples" / name)
+            self.files.append((row["step"], key, str(path)))
+        self.rows.append(row)
+        self.last.update(row)
+        if self.on_step is not None:
+            self.on_step(row)
+
+    def _obey_commands(self) -> tuple[str, str | None] | None:
+        commands = self.store.pending_commands(self.run_id)
+        if not commands:
+            return None
+        self.store.take_commands(self.run_id, commands[-1].id)
+        for command in commands:
+            if command.command == "stop":
+                return "stopped", None
+            if command.command == "pause" and self.paused_since is None:
+                self.paused_since = time.perf_counter()
+                self.checkpoint()  # flushes too: a paused run is fully on disk
+                self.store.update_run(self.run_id, state="paused")
+            elif command.command == "resume" and self.paused_since is not None:
+                self.clock.start += time.perf_counter() - self.paused_since  # pauses are free
+                self.paused_since, self.queued_parts = None, []
+                self.store.update_run(self.run_id, state="running")
+            elif command.command == "step" and self.paused_since is not None:
+                self.queued_parts += [command.arg.get("part", "all")] * int(command.arg.get("n", 1))
+        if self._done():
+            self.queued_parts = []  # single steps never go past the budget
+        return None
+
+    # ------------------------------------------------------------ writing
+
+    def flush(self) -> None:
+        """Write buffered metric rows and artifacts in one transaction."""
+        if self.rows or self.files:
+            self.store.append_metrics(self.run_id, self.rows, self.files)
+            self.rows, self.files = [], []
+        self.last_flush = time.monotonic()
+
+    def checkpoint(self) -> None:
+        """Flush, then save the trainer state atomically (rows never lag behind a checkpoint)."""
+        self.flush()
+        path = self.dir / CHECKPOINT_NAME
+        tmp = path.with_name(path.name + ".tmp")
+        payload = {"trainer": self.trainer.state_dict(), "elapsed_s": self._training_seconds()}
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        step = self.trainer.step_count
+        self.store.update_run(self.run_id, checkpoint=str(path), checkpoint_step=step)
+        self.last_checkpoint = time.monotonic()
+
+    def _training_seconds(self) -> float:
+        """Wall time spent training, not counting the current pause."""
+        paused = 0.0 if self.paused_since is None else time.perf_counter() - self.paused_since
+        return self.clock.elapsed - paused
+
+    def _maybe_save(self) -> None:
+        now = time.monotonic()
+        if now - self.last_checkpoint >= self.options.checkpoint_every:
+            self.checkpoint()
+        elif now - self.last_flush >= self.options.flush_every:
+            self.flush()
+
+    def _end(self, state: str, reason: str | None) -> None:
+        try:
+            if state == "failed":
+                self.flush()  # every step before the failing one is kept
+            else:
+                self.checkpoint()
+            if state in ("finished", "stopped"):
+                self._save_model()
+        except Exception as exc:  # disk full, store gone: still try to record why
+            (self.dir / "error.log").write_text(traceback.format_exc())
+            state, reason = "failed", f"could not save the run: {type(exc).__name__}: {exc}"
+        self.store.update_run(self.run_id, state=state, reason=reason)
+
+    def _save_model(self) -> None:
+        run = self.store.get_run(self.run_id)
+        summary = {k: v for k, v in self.last.items() if isinstance(v, (int, float))}
+        meta = {"run_id": run.id, "family": run.family, "name": run.name, "config": run.config}
+        path = save_checkpoint(self.dir / MODEL_NAME, self.trainer.model, {**meta, **summary})
+        self.store.append_metrics(self.run_id, [], [(self.trainer.step_count, "model", str(path))])
+
+
+def execute_run(
+    store: RunStore,
+    run_id: int,
+    options: WorkerOptions = WorkerOptions(),
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    interrupted: Callable[[], str | None] | None = None,
+) -> tuple[str, str | None]:
+    """Build the run's trainer (from its checkpoint if it has one) and train it to the end.
+
+    Returns the final ``(state, reason)``, which is also written to the store. A run whose trainer
+    cannot even be built ends as failed with the reason.
+    """
+    run = store.get_run(run_id)
+    directory = store.run_dir(run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        trainer = make_trainer(run.family, run.config)
+        checkpoint = directory / CHECKPOINT_NAME
+        elapsed = load_trainer_state(trainer, checkpoint) if checkpoint.is_file() else 0.0
+    except Exception as exc:
+        (directory / "error.log").write_text(traceback.format_exc())
+        reason = f"{type(exc).__name__}: {exc}"
+        store.update_run(run_id, state="failed", reason=reason)
+        return "failed", reason
+    store.truncate_after(run_id, trainer.step_count)  # rows past the checkpoint are recomputed
+    loop = RunLoop(store, run_id, trainer, options, on_step, interrupted)
+    loop.clock.start -= elapsed
+    return loop.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gendl.worker", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--run-id", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--flush-every", type=float, default=1.0)
+    parser.add_argument("--checkpoint-every", type=float, default=30.0)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # denormal gradients are ~10x slower on CPU
+    signals: list[str] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: signals.append(signal.Signals(number).name))
+
+    def interrupted() -> str | None:
+        if signals:
+            return f"stopped by {signals[0]} (server shutdown); resume to continue"
+        if args.parent_pid is not None and os.getppid() != args.parent_pid:
+            return "the engine process ended (server restart); resume to continue"
+        return None
+
+    options = WorkerOptions(args.flush_every, args.checkpoint_every, args.parent_pid)
+    state, _ = execute_run(RunStore(args.root), args.run_id, options, interrupted=interrupted)
+    return 0 if state != "failed" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
