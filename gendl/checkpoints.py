@@ -39,7 +39,8 @@ class Checkpoint:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()
             detail = " ".join(line.strip() for line in first[:3])
-            raise CheckpointError(f"{self.path}: weights do not fit {self.kind} model: {detail}")
+            msg = f"{self.path}: weights do not fit {self.kind} model: {detail}"
+            raise CheckpointError(msg) from exc
         return model.eval()
 
 

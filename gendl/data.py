@@ -24,7 +24,9 @@ from gendl.errors import DataError
 N_CLASSES = 10
 MIN_SEQ_LENGTH, MAX_SEQ_LENGTH = 2, 100
 ENCODINGS = ("scalar", "onehot")
-DEFAULT_DATA_DIR = Path(os.environ.get("GENDL_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
+DEFAULT_DATA_DIR = Path(
+    os.environ.get("GENDL_DATA_DIR", Path(__file__).resolve().parent.parent / "data")
+)
 _MNIST_FILES = {
     "train-images-idx3-ubyte": (2051, "images", True),
     "train-labels-idx1-ubyte": (2049, "labels", True),

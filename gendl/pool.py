@@ -63,14 +63,17 @@ class WorkerPool:
                 run = self._claim_next()
                 if run is None:
                     break
-                self._procs[run.id] = self._launch(run)
+                try:
+                    self._procs[run.id] = self._launch(run)
+                except OSError as exc:  # no such interpreter, too many processes, disk full
+                    reason = f"could not start a worker process: {exc}"
+                    self.store.update_run(run.id, state="failed", reason=reason)
 
     def _claim_next(self) -> Run | None:
         for run in reversed(self.store.list_runs(["queued"])):  # oldest first
             if (run.engine_pid, run.engine_started) == self.holder and run.pid is None:
-                claim = dict(
-                    zip(("pid", "pid_started"), self.holder, strict=True)
-                )  # until launched
+                pid, started = self.holder  # ours until the worker is launched
+                claim = {"pid": pid, "pid_started": started}
                 if self.store.update_run(run.id, expect=("queued",), unclaimed=True, **claim):
                     return run
         return None
@@ -80,23 +83,17 @@ class WorkerPool:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning threads if several are used
-        args = [
-            sys.executable,
-            "-m",
-            "gendl.worker",
-            "--root",
-            str(self.store.root),
-            "--run-id",
-            str(run.id),
-            "--threads",
-            str(self.threads),
-            "--flush-every",
-            str(self.flush_every),
-            "--checkpoint-every",
-            str(self.checkpoint_every),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
+        options = {
+            "--root": self.store.root,
+            "--run-id": run.id,
+            "--threads": self.threads,
+            "--flush-every": self.flush_every,
+            "--checkpoint-every": self.checkpoint_every,
+            "--parent-pid": os.getpid(),
+        }
+        args = [sys.executable, "-m", "gendl.worker"]
+        for flag, value in options.items():
+            args += [flag, str(value)]
         with open(self.store.run_dir(run.id) / "worker.log", "ab") as log:
             proc = subprocess.Popen(
                 args,

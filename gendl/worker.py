@@ -34,7 +34,6 @@ IDLE_POLL_S = 0.05  # how often a paused run looks for commands
 class WorkerOptions:
     flush_every: float = 1.0  # seconds between metric transactions
     checkpoint_every: float = 30.0  # seconds between trainer checkpoints
-    parent_pid: int | None = None  # when this process ends, checkpoint and end as interrupted
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,19 +140,23 @@ class RunLoop:
         return self.trainer.finished or self.clock.done(self.trainer.step_count)
 
     def _step(self, part: str) -> None:
+        self._settle_pause()
         row, images = split_metrics(train_step(self.trainer, self.clock, part))
+        step = row["step"]
         for key, grid in images.items():
-            name = (
-                f"step_{row['step']:06d}.png"
-                if key == "sample_grid"
-                else f"{key}_{row['step']:06d}.png"
-            )
-            path = save_grid(grid, self.dir / "samples" / name)
-            self.files.append((row["step"], key, str(path)))
+            name = f"step_{step:06d}.png" if key == "sample_grid" else f"{key}_{step:06d}.png"
+            self.files.append((step, key, str(save_grid(grid, self.dir / "samples" / name))))
         self.rows.append(row)
         self.last.update(row)
         if self.on_step is not None:
             self.on_step(row)
+
+    def _settle_pause(self) -> None:
+        """Move the clock past the time paused so far: a pause never uses the time budget."""
+        if self.paused_since is not None:
+            now = time.perf_counter()
+            self.clock.start += now - self.paused_since
+            self.paused_since = now
 
     def _obey_commands(self) -> tuple[str, str | None] | None:
         commands = self.store.pending_commands(self.run_id)
@@ -168,7 +171,7 @@ class RunLoop:
                 self.checkpoint()  # flushes too: a paused run is fully on disk
                 self.store.update_run(self.run_id, state="paused")
             elif command.command == "resume" and self.paused_since is not None:
-                self.clock.start += time.perf_counter() - self.paused_since  # pauses are free
+                self._settle_pause()
                 self.paused_since, self.queued_parts = None, []
                 self.store.update_run(self.run_id, state="running")
             elif command.command == "step" and self.paused_since is not None:
@@ -189,19 +192,15 @@ class RunLoop:
     def checkpoint(self) -> None:
         """Flush, then save the trainer state atomically (rows never lag behind a checkpoint)."""
         self.flush()
+        self._settle_pause()
         path = self.dir / CHECKPOINT_NAME
         tmp = path.with_name(path.name + ".tmp")
-        payload = {"trainer": self.trainer.state_dict(), "elapsed_s": self._training_seconds()}
+        payload = {"trainer": self.trainer.state_dict(), "elapsed_s": self.clock.elapsed}
         torch.save(payload, tmp)
         os.replace(tmp, path)
         step = self.trainer.step_count
         self.store.update_run(self.run_id, checkpoint=str(path), checkpoint_step=step)
         self.last_checkpoint = time.monotonic()
-
-    def _training_seconds(self) -> float:
-        """Wall time spent training, not counting the current pause."""
-        paused = 0.0 if self.paused_since is None else time.perf_counter() - self.paused_since
-        return self.clock.elapsed - paused
 
     def _maybe_save(self) -> None:
         now = time.monotonic()
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--flush-every", type=float, default=1.0)
     parser.add_argument("--checkpoint-every", type=float, default=30.0)
-    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--parent-pid", type=int, default=None, help="end when it is gone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal gradients are ~10x slower on CPU
@@ -285,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             return "the engine process ended (server restart); resume to continue"
         return None
 
-    options = WorkerOptions(args.flush_every, args.checkpoint_every, args.parent_pid)
+    options = WorkerOptions(args.flush_every, args.checkpoint_every)
     state, _ = execute_run(RunStore(args.root), args.run_id, options, interrupted=interrupted)
     return 0 if state != "failed" else 1
 

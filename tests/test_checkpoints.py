@@ -10,7 +10,9 @@ from gendl.models import GAN, VAE, ClassifierConfig, GANConfig, MNISTClassifier,
 
 def _same_weights(a, b, atol=0.0):
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.allclose(sa[k].float(), sb[k].float(), atol=atol) for k in sa)
+    return sa.keys() == sb.keys() and all(
+        torch.allclose(sa[k].float(), sb[k].float(), atol=atol) for k in sa
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,9 @@ class _Evil:
 
 
 def test_pickled_code_is_never_executed(tmp_path):
-    torch.save({"kind": "vae", "config": {}, "state_dict": {}, "meta": _Evil()}, tmp_path / "evil.pt")
+    torch.save(
+        {"kind": "vae", "config": {}, "state_dict": {}, "meta": _Evil()}, tmp_path / "evil.pt"
+    )
     with pytest.raises(CheckpointError, match="evil.pt: not a readable checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
 

@@ -61,9 +61,7 @@ def test_callback_can_stop_the_loop():
 @pytest.mark.slow
 @pytest.mark.mnist
 def test_real_mnist_classifier_reaches_99_percent():
-    model, history = train_classifier(
-        ClassifierTrainConfig(), load_mnist(True), load_mnist(False)
-    )
+    model, history = train_classifier(ClassifierTrainConfig(), load_mnist(True), load_mnist(False))
     assert history[-1]["test_acc"] >= 0.99
 
 

@@ -11,13 +11,17 @@ from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
 
 
 @pytest.mark.parametrize(
-    "model", [lambda: GAN(GANConfig(arch="mlp", latent_dim=6)), lambda: VAE(VAEConfig(latent_dim=2))]
+    "model",
+    [lambda: GAN(GANConfig(arch="mlp", latent_dim=6)), lambda: VAE(VAEConfig(latent_dim=2))],
 )
 def test_sample_writes_images_matching_the_model(tmp_path, model):
     m = model()
     ckpt = save_checkpoint(tmp_path / "g.pt", m)
     out = tmp_path / "s.npy"
-    assert main(["sample", "--checkpoint", str(ckpt), "--n", "7", "--seed", "3", "--out", str(out)]) == 0
+    assert (
+        main(["sample", "--checkpoint", str(ckpt), "--n", "7", "--seed", "3", "--out", str(out)])
+        == 0
+    )
     images = np.load(out)
     assert images.shape == (7, 28, 28) and images.dtype == np.float32
     assert images.min() >= 0 and images.max() <= 1
@@ -48,7 +52,18 @@ def test_help_everywhere():
 
 def test_bad_n_is_an_argument_error():
     run = subprocess.run(
-        [sys.executable, "-m", "gendl", "sample", "--checkpoint", "a.pt", "--n", "0", "--out", "x.npy"],
+        [
+            sys.executable,
+            "-m",
+            "gendl",
+            "sample",
+            "--checkpoint",
+            "a.pt",
+            "--n",
+            "0",
+            "--out",
+            "x.npy",
+        ],
         capture_output=True,
         text=True,
     )

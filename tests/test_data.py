@@ -21,9 +21,7 @@ def test_palindromes_are_palindromes(length):
 
 def test_onehot_matches_scalar_and_seed_reproduces():
     a = data.palindrome_batch(9, 32, generator=torch.Generator().manual_seed(1))
-    b = data.palindrome_batch(
-        9, 32, generator=torch.Generator().manual_seed(1), encoding="onehot"
-    )
+    b = data.palindrome_batch(9, 32, generator=torch.Generator().manual_seed(1), encoding="onehot")
     assert torch.equal(a[1], b[1])
     assert b[0].shape == (32, 8, 10)
     assert torch.equal(b[0].argmax(-1).float(), a[0])

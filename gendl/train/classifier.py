@@ -1,12 +1,11 @@
 """Training the MNIST classifier that scores generated digits.
 
-    python -m gendl train classifier --max-steps 1900 --out checkpoints/classifier.pt
+python -m gendl train classifier --max-steps 1900 --out checkpoints/classifier.pt
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +91,6 @@ class ClassifierTrainer(Trainer):
 
     def evaluate(self) -> Metrics:
         return {} if self.test is None else {"test_acc": accuracy(self.model, self.test)}
-
 
 
 def train_classifier(

@@ -73,7 +73,11 @@ class Trainer:
         return {}
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"step": self.step_count, "finished": self.finished, "torch_rng": torch.get_rng_state()}
+        state = {
+            "step": self.step_count,
+            "finished": self.finished,
+            "torch_rng": torch.get_rng_state(),
+        }
         for name in self.stateful:
             obj = getattr(self, name)
             if isinstance(obj, torch.Generator):

@@ -1,8 +1,8 @@
 """One training loop for every GAN variant: the loss (bce, ls) and architecture are config fields.
 
-    python -m gendl train gan      # seed 003 MLP GAN, non-saturating BCE
-    python -m gendl train lsgan    # same networks, least-squares loss
-    python -m gendl train dcgan    # InfoGAN generator + conv discriminator
+python -m gendl train gan      # seed 003 MLP GAN, non-saturating BCE
+python -m gendl train lsgan    # same networks, least-squares loss
+python -m gendl train dcgan    # InfoGAN generator + conv discriminator
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ class GANTrainer(Trainer):
         torch.manual_seed(config.seed)
         self.model = GAN(config.model)
         betas = (config.beta1, 0.999)
-        self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), config.lr_d, betas=betas)
+        self.opt_d = torch.optim.Adam(
+            self.model.discriminator.parameters(), config.lr_d, betas=betas
+        )
         self.opt_g = torch.optim.Adam(self.model.generator.parameters(), config.lr_g, betas=betas)
         self.batches = BatchStream(load_images(config.data), config.batch_size, config.seed)
         self.real_batches_used = 0

@@ -115,7 +115,6 @@ class SequenceTrainer(Trainer):
         return {"test_acc": accuracy, "input_grad_norms": [float(v) for v in norms]}
 
 
-
 def train_sequence(
     config: SequenceTrainConfig, on_step: OnStep | None = None
 ) -> tuple[SequenceClassifier, list[Metrics]]:

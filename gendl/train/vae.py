@@ -1,12 +1,11 @@
 """Training the VAE of seed 003 (MLP encoder/decoder, continuous-Bernoulli likelihood).
 
-    python -m gendl train vae --max-steps 3000
+python -m gendl train vae --max-steps 3000
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
@@ -94,7 +93,6 @@ class VAETrainer(Trainer):
         return evaluate_generator(
             self.model, self.fixed_noise, self.config.n_score_samples, self.eval_rng
         )
-
 
 
 def train_vae(config: VAETrainConfig, on_step: OnStep | None = None) -> tuple[VAE, list[Metrics]]:
