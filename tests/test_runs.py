@@ -21,7 +21,7 @@ from torchvision.utils import make_grid
 from gendl.checkpoints import load_model
 from gendl.errors import ConfigError
 from gendl.runs import RunEngine, RunError
-from gendl.store import RunStore
+from gendl.store import RunStore, pid_alive
 from gendl.train import make_trainer
 from gendl.train.common import Clock, run_trainer, seeded_generator, train_step
 
@@ -239,6 +239,7 @@ def test_kill_9_mid_run_loses_nothing_earlier_and_the_run_resumes(tmp_path, refe
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     server.stdout.close()
+    wait_for(lambda: not pid_alive(worker), 10, "the worker to die")  # SIGKILL is asynchronous
     assert store.get_run(run_id).state == "running"  # nobody noticed yet
 
     with RunEngine(tmp_path, max_workers=1, **FAST) as engine:
