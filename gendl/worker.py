@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from gendl.checkpoints import save_checkpoint
+from gendl.config import config_to_dict
 from gendl.store import RunStore, process_started
 from gendl.train import make_trainer
 from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
@@ -195,7 +196,12 @@ class RunLoop:
         self._settle_pause()
         path = self.dir / CHECKPOINT_NAME
         tmp = path.with_name(path.name + ".tmp")
-        payload = {"trainer": self.trainer.state_dict(), "elapsed_s": self.clock.elapsed}
+        payload = {
+            "family": self.trainer.family,
+            "config": config_to_dict(self.trainer.config),  # what rebuilds the trainer
+            "trainer": self.trainer.state_dict(),
+            "elapsed_s": self.clock.elapsed,
+        }
         torch.save(payload, tmp)
         os.replace(tmp, path)
         step = self.trainer.step_count
