@@ -11,6 +11,7 @@ import torch
 
 from gendl.config import check_choice, check_float, check_int
 from gendl.data import DATASETS, BatchStream, load_images
+from gendl.errors import ConfigError
 from gendl.losses import VAE_LIKELIHOODS, vae_loss
 from gendl.models.vae import VAE, VAEConfig
 from gendl.train.common import (
@@ -47,6 +48,10 @@ class VAETrainConfig:
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
         check_int("n_score_samples", self.n_score_samples, 0, 100_000)
+        if 0 < self.n_score_samples < 10:  # the inception score needs 10 splits
+            raise ConfigError(
+                f"n_score_samples must be 0 or in [10, 100000], got {self.n_score_samples}"
+            )
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_choice("data", self.data, DATASETS)
 
