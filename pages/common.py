@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import streamlit as st
 
+from gendl.errors import GendlError
 from gendl.runs import RunEngine
 
 
-@st.cache_resource
 def engine() -> RunEngine:
-    """One engine per server process; runs train in its worker processes, not in the server."""
-    return RunEngine()
+    """The engine of this server for ``$GENDL_RUNS_DIR`` (or ``runs/``); its workers train in
+    their own processes, never in the server."""
+    return _engine(os.environ.get("GENDL_RUNS_DIR", ""))
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(root: str) -> RunEngine:
+    return RunEngine(root or None)
 
 
 def session_owner() -> str:
@@ -20,3 +30,27 @@ def session_owner() -> str:
     if "owner" not in st.session_state:
         st.session_state["owner"] = uuid.uuid4().hex
     return st.session_state["owner"]
+
+
+@contextmanager
+def reported(where: Any = None) -> Iterator[None]:
+    """Show a gendl error (bad config field, command that does not fit the run) as a message in
+    ``where`` (a container; default: here) instead of a traceback."""
+    try:
+        yield
+    except GendlError as exc:
+        (where or st).error(str(exc), icon=":material/error:")
+
+
+def run_rows(run_id: int, run_step: int | None = None) -> list[dict[str, Any]]:
+    """All metric rows of a run, read incrementally: each call fetches only rows newer than the
+    ones this session already holds. ``run_step`` (the run's current step) below the last held
+    row means the run was rewound to a checkpoint, so its rows are read again."""
+    held: dict[int, list[dict[str, Any]]] = st.session_state.setdefault("common_rows", {})
+    rows = held.setdefault(run_id, [])
+    last = rows[-1]["step"] if rows else 0
+    if run_step is not None and run_step < last:
+        rows.clear()
+        last = 0
+    rows.extend(engine().metrics_since(run_id, last))
+    return rows

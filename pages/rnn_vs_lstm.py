@@ -1,5 +1,155 @@
-"""Placeholder; being written."""
+"""RNN vs LSTM: how long a palindrome can each model remember? A sweep over lengths and seeds.
+
+Every (model, length, seed) cell is a sequence run in the engine; the page stores their ids and a
+fragment polls them, so the sweep trains in the background while the charts fill in.
+"""
 
 import streamlit as st
 
-st.title("rnn_vs_lstm")
+from gendl.errors import ConfigError
+from gendl.runs import TERMINAL_STATES
+from gendl.sources import checkpoint_dir
+from gendl.sweep import SWEEP_MODELS, Cell, sweep_cells
+from gendl.train.sequence import SWEEP_PRESETS
+from gendl.views.sweep import (
+    accuracy_figure,
+    final_test_acc,
+    grad_norm_heatmap,
+    load_sweep_result,
+    summarize_points,
+    sweep_curves_figure,
+)
+from gendl.views.training import estimate_seconds, format_duration
+from pages.common import engine, reported, run_rows, session_owner
+
+QUERY = {"bind": "query-params"}
+LENGTHS = list(range(5, 61, 5))
+RECIPES = {
+    "default": "one-hot input, Adam 3e-3, LSTM forget bias 3; stops once solved (seconds)",
+    "seed000": "seed 000's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
+}
+
+
+def launch(cells: list[Cell]) -> list[dict]:
+    """Queue one sequence run per cell; returns what the page polls: run id, model, length, seed."""
+    owner = session_owner()
+    return [
+        {
+            "run_id": engine().start("sequence", cell.config, owner=owner, name=cell_name(cell)),
+            "model": cell.model,
+            "length": cell.length,
+            "seed": cell.seed,
+        }
+        for cell in cells
+    ]
+
+
+def cell_name(cell: Cell) -> str:
+    return f"{cell.model} L={cell.length} seed {cell.seed}"
+
+
+def shipped(recipe: str) -> None:
+    """The sweep result shipped in checkpoints/ for ``recipe``, if there is one."""
+    path = checkpoint_dir() / f"sweep_{recipe}.json"
+    with reported():
+        result = load_sweep_result(path)
+        if result is None:
+            st.info(
+                f"No shipped result for the {recipe} recipe ({path.name}); launch the sweep above."
+            )
+            return
+        results = result["results"]
+        seeds = max((r.get("n_seeds") or 0 for r in results), default=0)
+        st.plotly_chart(accuracy_figure(results), key=f"rnnlstm_shipped_{recipe}")
+        st.caption(
+            f"Shipped result ({path.name}): {seeds} seeds per cell, band = one standard deviation; "
+            f"the sweep took {format_duration(result.get('wall_s'))}."
+        )
+
+
+@st.fragment(run_every=1.0)
+def live(sweep: list[dict]) -> None:
+    """Accuracy against length, training curves and gradient heatmap of the launched sweep."""
+    points, curves, rows_of = [], [], {}
+    for cell in sweep:
+        with reported():
+            run = engine().status(cell["run_id"])
+            rows = run_rows(run.id, run.step)
+            points.append({**cell, "test_acc": final_test_acc(rows), "ended": run.state})
+            curves.append((run.name or str(run.id), cell["model"], rows))
+            rows_of[cell["model"], cell["length"], cell["seed"]] = rows
+    ended = sum(p["ended"] in TERMINAL_STATES for p in points)
+    st.progress(ended / len(sweep), text=f"{ended} of {len(sweep)} runs ended")
+    st.plotly_chart(accuracy_figure(summarize_points(points), points), key="rnnlstm_accuracy")
+
+    st.subheader("Training curves")
+    metric = st.segmented_control(
+        "curve",
+        ["test_acc", "loss", "train_acc"],
+        default="test_acc",
+        required=True,
+        key="rnnlstm_metric",
+    )
+    st.plotly_chart(sweep_curves_figure(curves, metric), key="rnnlstm_curves")
+
+    st.subheader("Where the gradient vanishes")
+    length = st.selectbox(
+        "sequence length", sorted({c["length"] for c in sweep}), key="rnnlstm_heat_length"
+    )
+    st.plotly_chart(
+        grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS}),
+        key="rnnlstm_heatmap",
+    )
+    st.caption(
+        "Norm of d loss / d x_t for each input position t (seed 0), at every evaluation. The "
+        "first digit decides the answer; where its column is dark, the model cannot learn it."
+    )
+
+
+st.title("RNN vs LSTM")
+st.markdown(
+    "Each model reads a palindrome of digits and must predict its last digit, which equals the "
+    "first. The longer the sequence, the further back the model has to remember; the vanilla "
+    "RNN's gradient shrinks at every step back, the LSTM's cell state carries it."
+)
+cols = st.columns([3, 1, 2, 1])
+lengths = cols[0].multiselect(
+    "sequence lengths", LENGTHS, default=[5, 10, 15, 20], key="rnnlstm_lengths", **QUERY
+)
+n_seeds = cols[1].number_input("seeds", 1, 10, 2, key="rnnlstm_seeds", **QUERY)
+recipe = cols[2].selectbox(
+    "recipe",
+    list(SWEEP_PRESETS),
+    format_func=lambda r: f"{r}: {RECIPES.get(r, '')}",
+    key="rnnlstm_recipe",
+    **QUERY,
+)
+
+cells = []
+try:
+    cells = sweep_cells(list(SWEEP_MODELS), sorted(lengths), n_seeds, recipe)
+except ConfigError as exc:
+    st.error(f"Cannot sweep: {exc}", icon=":material/error:")
+if cells:
+    seconds = sum(estimate_seconds("sequence", cell.config) for cell in cells)
+    workers = engine().pool.max_workers
+    cols[3].metric("estimated duration", format_duration(seconds / workers))
+    st.caption(f"{len(cells)} runs, {workers} at a time; LSTM cells usually stop early, solved.")
+
+cols = st.columns([1, 1, 4])
+if cols[0].button("Launch sweep", type="primary", disabled=not cells, key="rnnlstm_launch"):
+    st.session_state["rnnlstm_sweep"] = launch(cells)
+sweep = st.session_state.get("rnnlstm_sweep")
+if cols[1].button("Stop sweep", disabled=not sweep, key="rnnlstm_stop"):
+    with reported():
+        for cell in sweep:
+            if engine().status(cell["run_id"]).active:
+                engine().stop(cell["run_id"], owner=session_owner())
+
+
+if sweep:
+    live(sweep)
+    with st.expander("Shipped result"):
+        shipped(recipe)
+else:
+    shipped(recipe)

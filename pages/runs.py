@@ -1,5 +1,112 @@
-"""Placeholder; being written."""
+"""Runs: every run in the store; filter, overlay their curves, compare configs, export, delete."""
+
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
-st.title("runs")
+from gendl.export import export_run
+from gendl.records import STATES
+from gendl.train import FAMILIES
+from gendl.views.training import (
+    config_diff,
+    filter_runs,
+    numeric_keys,
+    overlay_figure,
+    run_row,
+    variant,
+)
+from pages.common import engine, reported, run_rows, session_owner
+
+QUERY = {"bind": "query-params"}
+
+st.title("Runs")
+owner = session_owner()
+cols = st.columns(2)
+families = cols[0].multiselect("family", list(FAMILIES), key="runs_family", **QUERY)
+states = cols[1].multiselect("state", STATES, key="runs_state", **QUERY)
+
+
+@st.fragment(run_every=2.0)
+def history() -> None:
+    """The table of runs, refreshed every two seconds while runs train."""
+    runs = filter_runs(engine().list(), families, states)
+    if not runs:
+        st.info("No runs match: start one on the Train page, or widen the filter.")
+        return
+    st.dataframe(
+        [run_row(run, owner) for run in runs],
+        hide_index=True,
+        width="stretch",
+        column_config={"control": None, "reason": st.column_config.TextColumn(width="large")},
+        key="runs_table",
+    )
+
+
+history()
+runs = filter_runs(engine().list(), families, states)
+if not runs:
+    st.stop()
+labels = {run.id: f"{run.id} · {run.name or variant(run.family, run.config)}" for run in runs}
+by_id = {run.id: run for run in runs}
+
+st.subheader("Compare")
+chosen = st.multiselect(
+    "runs to compare",
+    list(labels),
+    format_func=labels.get,
+    max_selections=10,
+    key="runs_selected",
+)
+if chosen:
+    curves = {labels[i]: run_rows(i, by_id[i].step) for i in chosen}
+    metrics = numeric_keys(row for rows in curves.values() for row in rows)
+    if metrics:
+        metric = st.selectbox(
+            "metric",
+            metrics,
+            metrics.index("loss") if "loss" in metrics else 0,
+            key="runs_metric",
+        )
+        st.plotly_chart(overlay_figure(curves, metric), key="runs_overlay")
+    else:
+        st.caption("The chosen runs have no metrics yet.")
+if len(chosen) >= 2:
+    a, b = by_id[chosen[0]], by_id[chosen[1]]
+    diff = config_diff({"family": a.family, **a.config}, {"family": b.family, **b.config})
+    st.markdown(f"**Config differences**, run {a.id} (a) against run {b.id} (b)")
+    if diff:
+        st.dataframe(diff, hide_index=True, key="runs_diff")
+    else:
+        st.success("The two configs are identical.")
+
+st.subheader("Export or delete")
+cols = st.columns([2, 1, 1, 1])
+target = cols[0].selectbox("run", list(labels), format_func=labels.get, key="runs_target")
+
+
+def zip_bytes(run_id: int) -> bytes:
+    """The run as a zip (config, metrics CSV, sample PNGs, weights), built when clicked."""
+    with tempfile.TemporaryDirectory() as directory:
+        return export_run(engine().store, run_id, Path(directory) / "run.zip").read_bytes()
+
+
+cols[1].download_button(
+    "Export zip",
+    lambda: zip_bytes(target),
+    f"run{target}.zip",
+    "application/zip",
+    key="runs_export",
+)
+may_delete = run_row(by_id[target], owner)["control"] and not by_id[target].active
+confirm = cols[2].checkbox(
+    "confirm delete",
+    key=f"runs_confirm_{target}",
+    disabled=not may_delete,
+    help="only this session's finished runs (or shared ones) can be deleted",
+)
+if cols[3].button("Delete", disabled=not (confirm and may_delete), key="runs_delete"):
+    with reported(st):
+        engine().delete(target, owner=owner)
+        st.toast(f"Deleted run {target}")
+        st.rerun()

@@ -1,0 +1,189 @@
+"""What the RNN vs LSTM page shows: accuracy against sequence length (mean, band over seeds, each
+seed), the training curves of every cell, and where along the input the gradient vanishes.
+
+The shipped results are the sweep CLI's JSON (``python -m gendl sweep ... --json``):
+``{"wall_s": ..., "results": [{"model", "length", "test_acc_mean", "test_acc_std", "n_seeds",
+"steps_mean"}, ...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from gendl.errors import GendlError
+
+CHANCE = 0.1  # ten digits: guessing the last one is right one time in ten
+COLORS = {"rnn": "#d62728", "lstm": "#1f77b4"}
+RESULT_KEYS = ("model", "length", "test_acc_mean", "test_acc_std")
+
+
+def load_sweep_result(path: str | Path) -> dict[str, Any] | None:
+    """A sweep JSON file, or None if it does not exist; a malformed one raises GendlError."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        results = data["results"]
+        if not all(all(key in r for key in RESULT_KEYS) for r in results):
+            raise ValueError(f"each result needs {', '.join(RESULT_KEYS)}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GendlError(f"{path.name} is not a sweep result: {exc}") from exc
+    return data
+
+
+def final_test_acc(rows: Sequence[dict[str, Any]]) -> float | None:
+    """The last test accuracy in a run's rows (its final evaluation), if any."""
+    for row in reversed(rows):
+        if "test_acc" in row:
+            return float(row["test_acc"])
+    return None
+
+
+def summarize_points(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (model, length): mean and sample standard deviation (n - 1) of ``test_acc`` over the
+    seeds that have one, in the sweep JSON's result format."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for point in points:
+        group = groups.setdefault((point["model"], point["length"]), [])
+        if point.get("test_acc") is not None:
+            group.append(float(point["test_acc"]))
+    return [
+        {
+            "model": model,
+            "length": length,
+            "test_acc_mean": statistics.fmean(accs) if accs else None,
+            "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "n_seeds": len(accs),
+        }
+        for (model, length), accs in sorted(groups.items())
+    ]
+
+
+def accuracy_figure(
+    results: Sequence[dict[str, Any]], points: Sequence[dict[str, Any]] = ()
+) -> go.Figure:
+    """Test accuracy against sequence length: per model a mean line with a band of one standard
+    deviation over seeds, one marker per seed (``points``), and the chance line."""
+    fig = go.Figure()
+    for model in sorted({r["model"] for r in results}, reverse=True):  # rnn first, then lstm
+        cells = sorted(
+            (r for r in results if r["model"] == model and r["test_acc_mean"] is not None),
+            key=lambda r: r["length"],
+        )
+        lengths = [r["length"] for r in cells]
+        means = [r["test_acc_mean"] for r in cells]
+        stds = [r.get("test_acc_std") or 0.0 for r in cells]
+        color = COLORS.get(model, "#7f7f7f")
+        band_y = [m + s for m, s in zip(means, stds, strict=True)]
+        band_y += [m - s for m, s in zip(means[::-1], stds[::-1], strict=True)]
+        fig.add_trace(
+            go.Scatter(
+                x=lengths + lengths[::-1],
+                y=band_y,
+                fill="toself",
+                fillcolor=color,
+                opacity=0.2,
+                line={"width": 0},
+                hoverinfo="skip",
+                legendgroup=model,
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=lengths, y=means, name=model.upper(), legendgroup=model, line={"color": color}
+            )
+        )
+        seeds = [p for p in points if p["model"] == model and p.get("test_acc") is not None]
+        if seeds:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["length"] for p in seeds],
+                    y=[p["test_acc"] for p in seeds],
+                    mode="markers",
+                    marker={"color": color, "size": 7, "opacity": 0.6},
+                    name=f"{model.upper()} seeds",
+                    legendgroup=model,
+                    text=[f"seed {p['seed']}" for p in seeds],
+                )
+            )
+    fig.add_hline(y=CHANCE, line_dash="dash", line_color="gray", annotation_text="chance")
+    fig.update_layout(
+        xaxis_title="sequence length",
+        yaxis={"title": "test accuracy", "range": [0, 1.05]},
+        height=420,
+        margin={"t": 30, "b": 40},
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return fig
+
+
+def sweep_curves_figure(
+    runs: Sequence[tuple[str, str, Sequence[dict[str, Any]]]], metric: str
+) -> go.Figure:
+    """One line of ``metric`` against step per ``(label, model, rows)``, colored by model."""
+    fig = go.Figure()
+    for label, model, rows in runs:
+        points = [(r["step"], r[metric]) for r in rows if isinstance(r.get(metric), (int, float))]
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                name=label,
+                mode="lines",
+                line={"color": COLORS.get(model, "#7f7f7f"), "width": 1},
+                opacity=0.7,
+            )
+        )
+    fig.update_layout(xaxis_title="step", yaxis_title=metric, height=380, margin={"t": 30, "b": 40})
+    return fig
+
+
+def grad_norm_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[int], list[list[float]]]:
+    """Steps and log10 of the per-time-step input gradient norms logged at each evaluation."""
+    steps, grid = [], []
+    for row in rows:
+        norms = row.get("input_grad_norms")
+        if norms:
+            steps.append(row["step"])
+            grid.append([math.log10(v) if v > 0 else -12.0 for v in norms])
+    return steps, grid
+
+
+def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
+    """Side by side per model: training step (rows) by input position (columns), colored by
+    log10 |d loss / d x_t|. A vanishing gradient is a dark left edge: early digits stop mattering."""
+    models = list(rows_by_model)
+    fig = make_subplots(
+        rows=1, cols=len(models), subplot_titles=[m.upper() for m in models], shared_yaxes=True
+    )
+    for col, model in enumerate(models, start=1):
+        steps, grid = grad_norm_grid(rows_by_model[model])
+        fig.add_trace(
+            go.Heatmap(
+                z=grid,
+                x=list(range(len(grid[0]))) if grid else [],
+                y=steps,
+                coloraxis="coloraxis",
+                hovertemplate="t=%{x}<br>step %{y}<br>log10 norm %{z:.2f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="input position t", row=1, col=col)
+    fig.update_yaxes(title_text="training step", row=1, col=1)
+    fig.update_layout(
+        coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 norm"}},
+        height=380,
+        margin={"t": 40, "b": 40},
+    )
+    return fig

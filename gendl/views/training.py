@@ -1,0 +1,241 @@
+"""What the Train and Runs pages show: duration estimates, progress, live curves, run tables and
+config diffs. Plain data in (config dicts, metric rows), Plotly figures or table rows out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from gendl.records import Run
+
+# Steps per second of one worker (1 torch thread) at each model's default config (batch 128;
+# sequences of length 20 with 128 hidden units), and seconds per periodic evaluation (GAN/VAE with
+# 2000 scoring samples), measured with Trainer.step on the 2-core development machine while other
+# processes were busy; an idle machine runs up to about twice as fast.
+STEPS_PER_SECOND = {
+    "rnn": 60.0,
+    "lstm": 15.6,
+    "gan": 11.8,  # MLP GAN and LSGAN (mlp, mlp_bn)
+    "dcgan": 1.1,  # convolutional architectures (infogan, dcgan)
+    "vae": 16.6,
+    "classifier": 13.6,
+}
+EVAL_SECONDS = {"rnn": 0.22, "lstm": 0.54, "gan": 1.4, "dcgan": 3.9, "vae": 0.6, "classifier": 6.3}
+
+# per family: metrics on the left axis (losses) and on the right axis (accuracies, scores)
+CURVES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "gan": (("d_loss", "g_loss"), ("inception_score",)),
+    "vae": (("recon_loss",), ("kl_loss",)),
+    "sequence": (("loss",), ("train_acc", "test_acc")),
+    "classifier": (("loss",), ("train_acc", "test_acc")),
+}
+MAX_POINTS = 2000  # per dense curve; longer histories are thinned evenly
+
+
+def speed_key(family: str, config: dict[str, Any]) -> str:
+    """Which measured rate applies: the sequence model, the GAN's architecture, or the family."""
+    if family == "sequence":
+        return config["model"]["model"]
+    if family == "gan":
+        return "dcgan" if config["model"]["arch"] in ("infogan", "dcgan") else "gan"
+    return family
+
+
+def estimate_seconds(family: str, config: dict[str, Any]) -> float:
+    """Rough wall time of a run with ``config`` (a full config dict) in one worker.
+
+    Step cost grows with the square root of the batch size (small batches are overhead-bound), with
+    sequence length^0.75 and hidden size^0.9 (fitted to lengths 20/40 and sizes 128/256), and with
+    the discriminator steps per generator step. A time budget caps the estimate; a sequence run
+    that solves its task stops earlier.
+    """
+    key = speed_key(family, config)
+    step_s = (config["batch_size"] / 128) ** 0.5 / STEPS_PER_SECOND[key]
+    eval_s = EVAL_SECONDS[key]
+    if family == "sequence":
+        length = (config["seq_length"] / 20) ** 0.75
+        step_s *= length * (config["model"]["hidden_dim"] / 128) ** 0.9
+        eval_s *= length
+    if family == "gan":
+        step_s *= (config["d_steps"] + 1) / 2
+    if "n_score_samples" in config:
+        eval_s *= 0.2 + 0.8 * config["n_score_samples"] / 2000
+    max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
+    if max_steps is None:
+        return float(max_seconds)
+    seconds = max_steps * step_s + (max_steps // config["eval_every"] + 1) * eval_s
+    return seconds if max_seconds is None else min(seconds, max_seconds)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"45 s"``, ``"3 min 20 s"``, ``"1 h 05 min"``; ``"-"`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress(
+    step: int, elapsed_s: float, max_steps: int | None, max_seconds: float | None
+) -> tuple[float, float | None]:
+    """Fraction of the budget used (the larger of steps and time) and the seconds left at the pace
+    so far (None before the first step)."""
+    fractions = []
+    if max_steps:
+        fractions.append(step / max_steps)
+    if max_seconds:
+        fractions.append(elapsed_s / max_seconds)
+    fraction = min(1.0, max(fractions, default=0.0))
+    if fraction <= 0 or elapsed_s <= 0:
+        return fraction, None
+    return fraction, elapsed_s * (1 - fraction) / fraction
+
+
+# ---------------------------------------------------------------- curves
+
+
+def series(
+    rows: Sequence[dict[str, Any]], key: str, max_points: int = MAX_POINTS
+) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of rows holding a number under ``key``, thinned to ``max_points``."""
+    points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    if len(points) > max_points:
+        stride = math.ceil(len(points) / max_points)
+        points = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def numeric_keys(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Metric names with number values (not ``step`` or ``elapsed_s``), in first-seen order."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                keys.setdefault(key)
+    return [k for k in keys if k not in ("step", "elapsed_s")]
+
+
+def curves_figure(family: str, rows: Sequence[dict[str, Any]], revision: Any = None) -> go.Figure:
+    """The family's live curves: losses on the left axis, accuracies or scores on the right one.
+
+    Sparse metrics (test accuracy, inception score: only at evaluations) are drawn with markers.
+    ``revision`` keeps the user's zoom while new rows arrive (Plotly's ``uirevision``).
+    """
+    left, right = CURVES[family]
+    fig = go.Figure()
+    for axis, keys in (("y", left), ("y2", right)):
+        for key in keys:
+            steps, values = series(rows, key)
+            if not steps:
+                continue  # not logged by this run (no inception score without the classifier)
+            sparse = len(steps) < 0.5 * len(rows)
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=values,
+                    name=key,
+                    yaxis=axis,
+                    mode="lines+markers" if sparse else "lines",
+                    line={"dash": "dot"} if axis == "y2" else {},
+                )
+            )
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis={"title": " / ".join(left)},
+        yaxis2={"title": " / ".join(right), "overlaying": "y", "side": "right", "showgrid": False},
+        legend={"orientation": "h", "y": 1.12},
+        margin={"t": 40, "b": 40, "l": 60, "r": 60},
+        height=380,
+        uirevision=revision,
+    )
+    return fig
+
+
+def overlay_figure(curves: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
+    """One line per run (label -> rows) of ``metric`` against step."""
+    fig = go.Figure()
+    for label, rows in curves.items():
+        steps, values = series(rows, metric)
+        fig.add_trace(go.Scatter(x=steps, y=values, name=label, mode="lines"))
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis_title=metric,
+        height=400,
+        margin={"t": 30, "b": 40},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- run tables
+
+
+def run_row(run: Run, owner: str | None) -> dict[str, Any]:
+    """One line of a runs table; ``control`` says whether ``owner`` may control the run."""
+    mine = run.owner in (None, owner)
+    return {
+        "id": run.id,
+        "name": run.name or "",
+        "family": run.family,
+        "variant": variant(run.family, run.config),
+        "state": run.state,
+        "step": run.step,
+        "created": dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M:%S"),
+        "owner": "this session" if mine else ("shared" if run.shared else "other session"),
+        "control": mine or run.shared,
+        "reason": run.reason or "",
+    }
+
+
+def variant(family: str, config: dict[str, Any]) -> str:
+    """A short name for what a run trains: ``lstm L=20``, ``mlp bce``, ``vae z=20``."""
+    if family == "sequence":
+        return f"{config['model']['model']} L={config['seq_length']}"
+    if family == "gan":
+        return f"{config['model']['arch']} {config['loss']}"
+    if family == "vae":
+        return f"vae z={config['model']['latent_dim']}"
+    return config.get("model", {}).get("arch", family)
+
+
+def filter_runs(
+    runs: Iterable[Run], families: Sequence[str] = (), states: Sequence[str] = ()
+) -> list[Run]:
+    """Runs of any of ``families`` and any of ``states`` (an empty selection keeps all)."""
+    return [
+        run
+        for run in runs
+        if (not families or run.family in families) and (not states or run.state in states)
+    ]
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config dicts as dotted keys: ``{"model": {"arch": "mlp"}}`` -> ``model.arch``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fields whose values differ (or exist in only one config), as ``{field, a, b}`` rows;
+    values are shown as text so one column can hold numbers, strings and lists."""
+    flat_a, flat_b = flatten(a), flatten(b)
+    missing = "(absent)"
+    return [
+        {"field": key, "a": str(flat_a.get(key, missing)), "b": str(flat_b.get(key, missing))}
+        for key in sorted(flat_a.keys() | flat_b.keys())
+        if flat_a.get(key, missing) != flat_b.get(key, missing)
+    ]

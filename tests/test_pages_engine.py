@@ -1,0 +1,232 @@
+"""The Overview, Train, Runs and RNN vs LSTM pages in AppTest, over the real run engine.
+
+Runs train in real worker processes on fake data with tiny budgets, under a temporary
+GENDL_RUNS_DIR; each worker imports torch (a few seconds), so tests launch as few runs as they can.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gendl.runs import TERMINAL_STATES
+from pages.common import _engine, engine
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+TINY_CLASSIFIER = {"data": "fake", "max_steps": 5, "eval_every": 5, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """One engine for the module, rooted in a temporary directory; closed at the end."""
+    root = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENDL_RUNS_DIR", str(root))
+        patch.setenv("GENDL_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("checkpoints")))
+        yield root
+        engine().close(timeout=10)
+        _engine.clear()
+
+
+@pytest.fixture(scope="module")
+def finished_runs(runs_dir):
+    """A classifier and a VAE run, trained to the end; they start in parallel."""
+    ids = [
+        engine().start("classifier", TINY_CLASSIFIER, name="tiny classifier"),
+        engine().start("vae", {**TINY_CLASSIFIER, "n_score_samples": 0}, name="tiny vae"),
+    ]
+    for run_id in ids:
+        assert engine().wait(run_id, timeout=120).state == "finished"
+    return ids
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 60.0) -> AppTest:
+    """Rerun the page (as its polling fragment would) until ``done(at)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        assert time.monotonic() < deadline, "the page never showed the expected state"
+        time.sleep(0.3)
+
+
+def keys(at: AppTest, kind: str) -> set[str]:
+    return {w.key for w in at.get(kind)}
+
+
+def history(at: AppTest):
+    """The runs table (the page's first table; the config diff comes after it)."""
+    return at.dataframe[0].value
+
+
+# ---------------------------------------------------------------- Overview
+
+
+def test_overview_lists_models_and_shows_recent_runs(runs_dir, finished_runs):
+    at = page("overview")
+    assert "Overview" not in [t.value for t in at.title]  # the title says what gendl is
+    catalogue, runs = at.dataframe[0].value, at.dataframe[-1].value
+    assert "LSTM" in set(catalogue["model"])
+    assert set(finished_runs) <= set(runs["id"])
+    assert any("manifest" in info.value for info in at.info)  # no shipped checkpoints here
+
+
+def test_overview_shows_shipped_scores_and_tolerates_missing_keys(runs_dir, tmp_path):
+    manifest = [
+        {"file": "vae.pt", "kind": "vae", "name": "VAE", "scores": {"inception_score": 8.1}},
+        {"file": "gan.pt"},  # a half-written entry: no kind, name or scores
+    ]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENDL_CHECKPOINT_DIR", str(tmp_path))
+        at = page("overview")
+    shipped = at.dataframe[1].value
+    assert list(shipped["name"]) == ["VAE", "gan.pt"]
+    assert shipped["inception_score"].iloc[0] == 8.1
+
+
+# ---------------------------------------------------------------- Train
+
+
+def test_train_family_changes_the_hyperparameters(runs_dir):
+    at = page("train")
+    assert {"train_lstm_seq_length", "train_lstm_hidden_dim"} <= keys(at, "slider")
+    assert at.metric[0].label == "estimated duration"
+    at.button_group(key="train_preset").set_value("lsgan").run()
+    sliders, numbers = keys(at, "slider"), keys(at, "number_input")
+    assert "train_lsgan_d_steps" in sliders and "train_lstm_seq_length" not in sliders
+    assert {"train_lsgan_lr_d", "train_lsgan_lr_g"} <= numbers
+    assert at.selectbox(key="train_lsgan_loss").value == "ls"
+
+
+def test_train_bad_budget_is_reported_and_start_disabled(runs_dir):
+    at = page("train")
+    at.number_input(key="train_lstm_max_steps").set_value(0).run()
+    assert any("max_steps" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+    assert not at.exception
+
+
+def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
+    at = page("train")
+    at.button_group(key="train_preset").set_value("gan").run()
+    at.selectbox(key="train_data").set_value("fake").run()
+    at.number_input(key="train_batch_size").set_value(16).run()
+    at.number_input(key="train_gan_n_score").set_value(0).run()
+    at.number_input(key="train_gan_eval_every").set_value(20).run()
+    at.number_input(key="train_gan_max_steps").set_value(100_000).run()
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_run"]
+    assert at.query_params["train_run"] == str(run_id)
+    rerun_until(at, lambda at: engine().status(run_id).step >= 20 and at.image)
+    assert "d_loss" in [trace.name for trace in figure(at, "train_curves").data]
+
+    at.button(key="train_pause").click().run()
+    rerun_until(at, lambda at: "**paused**" in status_line(at))
+    before = engine().status(run_id).step
+    at.number_input(key="train_step_n").set_value(3)
+    at.button(key="train_step_d").click().run()
+    rerun_until(at, lambda at: engine().status(run_id).step == before + 3)
+    at.button(key="train_stop").click().run()
+    rerun_until(at, lambda at: "**stopped**" in status_line(at))
+
+
+def status_line(at: AppTest) -> str:
+    return next((m.value for m in at.markdown if m.value.startswith("Run ")), "")
+
+
+def figure(at: AppTest, key: str):
+    import plotly.io
+
+    chart = next(e for e in at.get("plotly_chart") if key in e.proto.id)
+    return plotly.io.from_json(chart.proto.spec)
+
+
+# ---------------------------------------------------------------- Runs
+
+
+def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
+    at = page("runs")
+    assert set(finished_runs) <= set(history(at)["id"])
+    at.multiselect(key="runs_family").set_value(["vae"]).run()
+    assert set(history(at)["family"]) == {"vae"}
+    at.multiselect(key="runs_family").set_value([]).run()
+
+    at.multiselect(key="runs_selected").set_value(finished_runs).run()
+    assert at.selectbox(key="runs_metric").value == "loss"
+    assert len(figure(at, "runs_overlay").data) == 2
+    diff = at.dataframe[1].value
+    assert "family" in set(diff["field"]) and "model.arch" in set(diff["field"])
+    assert at.get("download_button")
+
+
+def test_runs_delete_needs_confirmation_and_ownership(runs_dir, finished_runs):
+    mine = engine().start("classifier", TINY_CLASSIFIER, name="to delete")
+    theirs = engine().start("classifier", TINY_CLASSIFIER, owner="another session")
+    for run_id in (mine, theirs):
+        engine().wait(run_id, timeout=120)
+    at = page("runs")
+    at.selectbox(key="runs_target").set_value(theirs).run()
+    assert at.checkbox(key=f"runs_confirm_{theirs}").disabled
+    at.selectbox(key="runs_target").set_value(mine).run()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key=f"runs_confirm_{mine}").check().run()
+    at.button(key="runs_delete").click().run()
+    assert mine not in {run.id for run in engine().list()}
+    assert mine not in set(history(at)["id"])
+
+
+# ---------------------------------------------------------------- RNN vs LSTM
+
+
+SWEEP_JSON = {
+    "wall_s": 12.5,
+    "results": [
+        {"model": m, "length": n, "test_acc_mean": a, "test_acc_std": 0.05, "n_seeds": 3}
+        for m, n, a in [("rnn", 5, 1.0), ("rnn", 20, 0.2), ("lstm", 5, 1.0), ("lstm", 20, 0.98)]
+    ],
+}
+
+
+def test_rnn_vs_lstm_shows_the_shipped_sweep_per_recipe(runs_dir, tmp_path):
+    (tmp_path / "sweep_default.json").write_text(json.dumps(SWEEP_JSON))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENDL_CHECKPOINT_DIR", str(tmp_path))
+        at = page("rnn_vs_lstm")
+        shipped = figure(at, "rnnlstm_shipped_default")
+        assert {"RNN", "LSTM"} <= {trace.name for trace in shipped.data}
+        at.selectbox(key="rnnlstm_recipe").set_value("seed000").run()
+        assert any("sweep_seed000.json" in info.value for info in at.info)
+        at.multiselect(key="rnnlstm_lengths").set_value([]).run()
+        assert any("length" in e.value for e in at.error)
+        assert at.button(key="rnnlstm_launch").disabled
+
+
+def test_rnn_vs_lstm_launches_a_sweep_in_the_background(runs_dir):
+    at = page("rnn_vs_lstm")
+    at.multiselect(key="rnnlstm_lengths").set_value([5]).run()
+    at.number_input(key="rnnlstm_seeds").set_value(1).run()
+    at.button(key="rnnlstm_launch").click().run()
+    sweep = at.session_state["rnnlstm_sweep"]
+    assert sorted(cell["model"] for cell in sweep) == ["lstm", "rnn"]
+
+    def evaluated(at: AppTest) -> bool:  # both models have test accuracy and gradient norms
+        heatmap = figure(at, "rnnlstm_heatmap")
+        return all(trace.z is not None and len(trace.z) for trace in heatmap.data)
+
+    rerun_until(at, evaluated)
+    assert any(trace.mode == "markers" for trace in figure(at, "rnnlstm_accuracy").data)
+    at.button(key="rnnlstm_stop").click().run()
+    for cell in sweep:
+        assert engine().wait(cell["run_id"], timeout=60).state in TERMINAL_STATES
