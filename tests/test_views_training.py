@@ -1,0 +1,207 @@
+"""Figure builders and table shaping of the Train, Runs, RNN vs LSTM and Overview pages."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gendl.config import config_to_dict
+from gendl.errors import GendlError
+from gendl.records import Run
+from gendl.train import preset_config
+from gendl.views.overview import shipped_rows
+from gendl.views.sweep import (
+    CHANCE,
+    accuracy_figure,
+    final_test_acc,
+    grad_norm_grid,
+    grad_norm_heatmap,
+    load_sweep_result,
+    summarize_points,
+)
+from gendl.views.training import (
+    config_diff,
+    curves_figure,
+    estimate_seconds,
+    filter_runs,
+    format_duration,
+    numeric_keys,
+    progress,
+    series,
+)
+
+
+def preset(name: str, **overrides) -> tuple[str, dict]:
+    family, config = preset_config(name, overrides)
+    return family, config_to_dict(config)
+
+
+def make_run(run_id: int, family: str = "vae", state: str = "finished", **fields) -> Run:
+    values = dict(
+        id=run_id, family=family, name=None, config={}, state=state, reason=None, owner=None,
+        shared=False, created=0.0, updated=0.0, finished=None, step=0, pid=None,
+        pid_started=None, engine_pid=None, engine_started=None, checkpoint=None,
+        checkpoint_step=None,
+    )  # fmt: skip
+    return Run(**{**values, **fields})
+
+
+# ---------------------------------------------------------------- estimates and progress
+
+
+def test_estimate_grows_with_steps_and_respects_a_time_budget():
+    family, config = preset("lsgan", max_steps=1000)
+    one = estimate_seconds(family, config)
+    two = estimate_seconds(family, {**config, "max_steps": 2000})
+    assert 1.8 < two / one < 2.2  # evaluations add a little on top of the steps
+    assert estimate_seconds(family, {**config, "max_seconds": 5.0}) == 5.0
+    assert estimate_seconds(family, {**config, "max_steps": None, "max_seconds": 60.0}) == 60.0
+
+
+def test_estimate_ranks_models_by_their_cost():
+    rnn, lstm = preset("rnn"), preset("lstm")
+    assert estimate_seconds(*rnn) < estimate_seconds(*lstm)
+    assert estimate_seconds(*preset("dcgan")) > estimate_seconds(*preset("gan"))
+    longer = preset("lstm", seq_length=40)
+    assert estimate_seconds(*longer) > estimate_seconds(*lstm)
+
+
+def test_progress_and_eta_follow_the_larger_budget_fraction():
+    assert progress(50, 10.0, 100, None) == (0.5, 10.0)
+    fraction, eta = progress(10, 30.0, 100, 60.0)  # time is the tighter budget
+    assert fraction == 0.5 and eta == pytest.approx(30.0)
+    assert progress(0, 0.0, 100, None) == (0.0, None)
+    assert progress(500, 9.0, 100, None)[0] == 1.0
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (None, 4.4, 75, 3 * 3600 + 5 * 60)] == [
+        "-",
+        "4 s",
+        "1 min 15 s",
+        "3 h 05 min",
+    ]
+
+
+# ---------------------------------------------------------------- curves
+
+
+def test_series_thins_long_histories_and_keeps_the_ends():
+    rows = [{"step": i, "loss": float(i)} for i in range(1, 5001)]
+    steps, values = series(rows, "loss", max_points=2000)
+    assert len(steps) <= 2001 and steps[0] == 1 and steps[-1] == 5000
+    assert values == [float(s) for s in steps]
+    assert series(rows, "missing") == ([], [])
+
+
+def test_gan_curves_hold_d_and_g_loss_on_one_chart_and_sparse_scores_as_markers():
+    rows = [{"step": s, "d_loss": 1.0 / s, "g_loss": 2.0 / s} for s in range(1, 11)]
+    rows[-1]["inception_score"] = 3.5
+    fig = curves_figure("gan", rows)
+    traces = {trace.name: trace for trace in fig.data}
+    assert list(traces) == ["d_loss", "g_loss", "inception_score"]
+    np.testing.assert_allclose(traces["g_loss"].y, [2.0 / s for s in range(1, 11)])
+    assert traces["inception_score"].yaxis == "y2" and "markers" in traces["inception_score"].mode
+
+
+def test_sequence_curves_skip_metrics_not_logged_yet():
+    rows = [{"step": 1, "loss": 2.3, "train_acc": 0.1, "grad_norm": 1.0}]
+    assert [trace.name for trace in curves_figure("sequence", rows).data] == ["loss", "train_acc"]
+    assert numeric_keys(rows + [{"step": 2, "test_acc": 0.5, "input_grad_norms": [1.0]}]) == [
+        "loss",
+        "train_acc",
+        "grad_norm",
+        "test_acc",
+    ]
+
+
+# ---------------------------------------------------------------- runs
+
+
+def test_config_diff_lists_only_fields_that_differ():
+    a = {"model": {"arch": "mlp", "latent_dim": 100}, "loss": "bce", "lr_d": 1e-3}
+    b = {"model": {"arch": "mlp", "latent_dim": 64}, "loss": "ls", "lr_d": 1e-3, "extra": 1}
+    diff = config_diff(a, b)
+    assert [row["field"] for row in diff] == ["extra", "loss", "model.latent_dim"]
+    assert diff[2] == {"field": "model.latent_dim", "a": "100", "b": "64"}
+    assert diff[0]["a"] == "(absent)"
+    assert config_diff(a, a) == []
+
+
+def test_filter_runs_by_family_and_state():
+    runs = [make_run(1, "vae"), make_run(2, "gan", "running"), make_run(3, "gan")]
+    assert [r.id for r in filter_runs(runs)] == [1, 2, 3]
+    assert [r.id for r in filter_runs(runs, ["gan"])] == [2, 3]
+    assert [r.id for r in filter_runs(runs, ["gan"], ["finished"])] == [3]
+
+
+def test_shipped_rows_tolerate_missing_keys():
+    rows = shipped_rows(
+        [
+            {"file": "vae.pt", "kind": "vae", "name": "VAE", "scores": {"inception_score": 8.0}},
+            {"file": "gan.pt", "scores": None},
+            {},
+        ]
+    )
+    assert [row["name"] for row in rows] == ["VAE", "gan.pt", "?"]
+    assert [row["inception_score"] for row in rows] == [8.0, None, None]
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def test_summary_band_matches_numpy_mean_and_sample_std():
+    accs = {("rnn", 10): [0.2, 0.4, 0.3], ("lstm", 10): [1.0, 0.9, 0.95]}
+    points = [
+        {"model": m, "length": n, "seed": i, "test_acc": a}
+        for (m, n), values in accs.items()
+        for i, a in enumerate(values)
+    ]
+    points.append({"model": "rnn", "length": 10, "seed": 3, "test_acc": None})  # still running
+    results = {(r["model"], r["length"]): r for r in summarize_points(points)}
+    for cell, values in accs.items():
+        assert results[cell]["test_acc_mean"] == pytest.approx(np.mean(values))
+        assert results[cell]["test_acc_std"] == pytest.approx(np.std(values, ddof=1))
+        assert results[cell]["n_seeds"] == 3
+
+    fig = accuracy_figure(list(results.values()), points)
+    band = next(t for t in fig.data if t.fill == "toself" and t.legendgroup == "rnn")
+    mean, std = np.mean(accs["rnn", 10]), np.std(accs["rnn", 10], ddof=1)
+    np.testing.assert_allclose(band.y, [mean + std, mean - std])
+    seeds = next(t for t in fig.data if t.name == "RNN seeds")
+    assert sorted(seeds.y) == sorted(accs["rnn", 10])
+    assert fig.layout.shapes[0].y0 == CHANCE and fig.layout.shapes[0].line.dash == "dash"
+
+
+def test_shipped_sweep_result_loads_and_rejects_other_json(tmp_path):
+    result = {
+        "wall_s": 3.0,
+        "results": [
+            {"model": "rnn", "length": 5, "test_acc_mean": 1.0, "test_acc_std": 0.0},
+            {"model": "lstm", "length": 5, "test_acc_mean": None, "test_acc_std": 0.0},
+        ],
+    }
+    path = tmp_path / "sweep_default.json"
+    path.write_text(json.dumps(result))
+    assert load_sweep_result(path) == result
+    assert len(accuracy_figure(result["results"]).data) == 4  # band and mean per model
+    assert load_sweep_result(tmp_path / "absent.json") is None
+    path.write_text(json.dumps({"results": [{"model": "rnn"}]}))
+    with pytest.raises(GendlError, match="sweep_default.json"):
+        load_sweep_result(path)
+
+
+def test_grad_norm_heatmap_is_log10_of_the_logged_norms():
+    rows = [
+        {"step": 50, "loss": 2.0},
+        {"step": 100, "test_acc": 0.5, "input_grad_norms": [1e-6, 1e-3, 1.0]},
+        {"step": 150, "test_acc": 0.7, "input_grad_norms": [1e-5, 1e-2, 0.0]},
+    ]
+    steps, grid = grad_norm_grid(rows)
+    assert steps == [100, 150]
+    np.testing.assert_allclose(grid[0], np.log10([1e-6, 1e-3, 1.0]))
+    assert math.isfinite(grid[1][2])  # a zero norm stays plottable
+    assert final_test_acc(rows) == 0.7
+    fig = grad_norm_heatmap({"rnn": rows, "lstm": []})
+    assert [list(row) for row in fig.data[0].z] == grid and len(fig.data[1].z) == 0
