@@ -106,7 +106,7 @@ def _shipped_source(path: Path, entry: dict[str, Any]) -> GeneratorSource | None
         config, scores = meta.get("config"), scores or _scores(meta)
     variant = variant_name(kind, config)
     title = entry.get("name") if isinstance(entry.get("name"), str) else variant
-    return GeneratorSource(name, f"{title} (shipped {name})", kind, variant, path, scores)
+    return GeneratorSource(name, f"{title} · {name}", kind, variant, path, scores)
 
 
 def shipped_generators(directory: Path | None = None) -> list[GeneratorSource]:
@@ -140,7 +140,7 @@ def run_generators(store: RunStore) -> list[GeneratorSource]:
         variant = variant_name(run.family, run.config)
         last = store.metrics_since(run.id, run.step - 1)  # the final row carries the last scores
         name = f" {run.name}" if run.name else ""
-        label = f"run {run.id}{name}: {variant}, {run.step} steps, {run.state}"
+        label = f"{variant} · run {run.id}{name} ({run.step} steps)"
         scores = _scores(last[-1] if last else {})
         sources.append(
             GeneratorSource(f"run:{run.id}", label, run.family, variant, path, scores, run.id)

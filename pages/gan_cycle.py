@@ -1,5 +1,65 @@
-"""Placeholder; being written."""
+"""Why GANs cycle: gradient play on f(x, y) = x y, the smallest two-player game (seed 003)."""
+
+from __future__ import annotations
+
+import math
 
 import streamlit as st
 
-st.title("gan_cycle")
+from gendl.dynamics import UPDATES, alternating_turn, simultaneous_growth
+from gendl.errors import GendlError
+from gendl.views import cycle
+
+QUERY = "query-params"
+BOTH = "both"
+
+st.title("Why GANs cycle")
+st.markdown(
+    "Seed 003 asks: for f(x, y) = xy, what is min_x max_y f? Take alternating gradient steps from "
+    "(1, 1) with step size 1: first y climbs, y' = y + lr·x, then x descends with the new y, "
+    "x' = x - lr·y'. The answer is 0, at the saddle (0, 0), yet the steps never get there: they "
+    "**orbit** around it, like a generator and a discriminator that keep undoing each other's "
+    "progress. Taking both steps at once from the same point is worse: it **spirals out**."
+)
+
+
+def seed_setting() -> None:
+    st.session_state.update(cycle_lr=1.0, cycle_steps=6, cycle_update="alternating")
+
+
+left, middle, right = st.columns([3, 3, 2])
+lr = left.slider("Step size lr", 0.05, 2.5, 0.3, 0.05, key="cycle_lr", bind=QUERY)
+n_steps = middle.slider("Steps", 1, 200, 40, key="cycle_steps", bind=QUERY)
+update = right.radio("Updates", (*UPDATES, BOTH), index=2, key="cycle_update", bind=QUERY)
+a, b, c = st.columns([3, 3, 2])
+x0 = a.number_input("Start x", -5.0, 5.0, 1.0, 0.5, key="cycle_x0", bind=QUERY)
+y0 = b.number_input("Start y", -5.0, 5.0, 1.0, 0.5, key="cycle_y0", bind=QUERY)
+c.button("Seed 003's question (lr 1, 6 steps)", on_click=seed_setting, key="cycle_seed")
+
+try:
+    paths = cycle.cycle_paths(lr, n_steps, UPDATES if update == BOTH else (update,), (x0, y0))
+except GendlError as exc:
+    st.error(str(exc))
+    st.stop()
+
+figure_column, table_column = st.columns([3, 2])
+figure_column.plotly_chart(cycle.cycle_figure(paths, lr), key="cycle_path")
+with table_column:
+    st.markdown("**The first steps**")
+    st.dataframe(cycle.cycle_table(paths, lr), hide_index=True, key="cycle_table")
+
+turn = alternating_turn(lr)
+if turn is None:
+    orbit = f"At lr = {lr:g} >= 2 even alternating steps escape, along a hyperbola."
+else:
+    orbit = (
+        f"At lr = {lr:g} each alternating step turns by {math.degrees(turn):.1f} degrees around the "
+        f"saddle: one loop every {2 * math.pi / turn:.1f} steps, on the ellipse "
+        f"x² + y² + {lr:g}·xy = const, which the step keeps exactly (its matrix has determinant 1)."
+    )
+growth = (
+    f"Each simultaneous step multiplies the distance to the saddle by sqrt(1 + lr²) = "
+    f"{simultaneous_growth(lr):.4f}: a rotation that is also a stretch."
+)
+st.markdown(f"{orbit} {growth}")
+st.plotly_chart(cycle.radius_figure(paths, lr), key="cycle_radius")

@@ -1,0 +1,313 @@
+"""What the Latent explorer and the Scores pages show: decoded latent paths with the classifier's
+reading of each frame, the 2-D latent map of a VAE, class histograms and inception scores (of a
+generator, of real MNIST, and over a run's training time). Models in, arrays and Plotly figures out.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from torch import nn
+
+from gendl.config import check_choice, check_int
+from gendl.data import load_images
+from gendl.errors import ConfigError
+from gendl.latent import (
+    endpoints_for_classes,
+    endpoints_from_seeds,
+    endpoints_zeros_to_ones,
+    interpolate,
+)
+from gendl.metrics import class_histogram, classifier_probs, inception_score, score_generator
+
+ENDPOINT_MODES = ("seeds", "zeros to ones", "digits")
+DIGIT_SEARCH_TRIES = 2000  # a trained generator draws each digit ~200 times in 2000 samples
+SLIDER_POSITIONS = 101  # the big digit's slider moves in steps of 0.01 along the path
+DIGIT_SCALE = 10  # the big digit is 280 x 280 pixels, each model pixel a 10 x 10 block
+GRAY = [[0.0, "black"], [1.0, "white"]]  # MNIST: white strokes on black
+CLASS_COLORS = (
+    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf".split()
+)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Decoded points of a latent path, with the classifier's reading when there is a classifier."""
+
+    alphas: np.ndarray  # (n,) position along the path, 0 at z0 and 1 at z1
+    latents: np.ndarray  # (n, latent_dim)
+    images: np.ndarray  # (n, 28, 28) float32 in [0, 1]
+    predicted: np.ndarray | None = None  # (n,) digit
+    confidence: np.ndarray | None = None  # (n,) probability of that digit
+
+    def caption(self, index: int) -> str:
+        if self.predicted is None or self.confidence is None:
+            return "no classifier to read it"
+        return f"reads as {self.predicted[index]} ({self.confidence[index]:.0%})"
+
+
+def path_endpoints(
+    model: nn.Module,
+    mode: str,
+    *,
+    seeds: tuple[int, int] = (0, 1),
+    digits: tuple[int, int] = (0, 1),
+    search_seed: int = 0,
+    classifier: nn.Module | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two latents (d,): from two noise ``seeds``, zeros -> ones, or two ``digits`` the classifier
+    recognises (LatentSearchError when the model does not draw one of them)."""
+    check_choice("endpoints", mode, ENDPOINT_MODES)
+    if mode == "seeds":
+        return endpoints_from_seeds(model, *seeds)
+    if mode == "zeros to ones":
+        return endpoints_zeros_to_ones(model.latent_dim)
+    if classifier is None:
+        raise ConfigError("endpoints by digit need the classifier checkpoints/classifier.pt")
+    return endpoints_for_classes(
+        model, classifier, *digits, seed=search_seed, max_tries=DIGIT_SEARCH_TRIES
+    )
+
+
+@torch.no_grad()
+def decode_frames(
+    model: nn.Module,
+    latents: torch.Tensor,
+    classifier: nn.Module | None = None,
+    alphas: np.ndarray | None = None,
+) -> Frames:
+    """Decode latents (n, d) and let ``classifier`` read every image."""
+    images = model.decode(latents.float()).clamp(0, 1)  # (n, 1, 28, 28)
+    predicted = confidence = None
+    if classifier is not None:
+        confidence_t, predicted_t = classifier_probs(classifier, images).max(1)
+        predicted, confidence = predicted_t.numpy(), confidence_t.numpy()
+    if alphas is None:
+        alphas = np.zeros(latents.shape[0])
+    return Frames(alphas, latents.numpy(), images[:, 0].numpy(), predicted, confidence)
+
+
+def decode_point(model: nn.Module, z: Sequence[float], classifier: nn.Module | None) -> Frames:
+    """One latent point, e.g. a click on the latent map, decoded and read."""
+    return decode_frames(model, torch.tensor([list(z)], dtype=torch.float32), classifier)
+
+
+def path_frames(
+    model: nn.Module,
+    z0: torch.Tensor,
+    z1: torch.Tensor,
+    n_frames: int,
+    method: str = "lerp",
+    classifier: nn.Module | None = None,
+) -> Frames:
+    """``n_frames`` evenly spaced frames from z0 to z1 by ``method`` (lerp or slerp)."""
+    path = interpolate(z0, z1, n_frames, method)  # (n_frames, d)
+    return decode_frames(model, path, classifier, np.linspace(0.0, 1.0, n_frames))
+
+
+def digit_png(image: np.ndarray, scale: int = DIGIT_SCALE) -> bytes:
+    """One (28, 28) image in [0, 1] as a PNG, each pixel a ``scale`` x ``scale`` block (crisp when
+    shown large, where a browser would blur a small image)."""
+    pixels = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    pixels = pixels.repeat(scale, 0).repeat(scale, 1)  # (28, 28) -> (28 s, 28 s)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def strip_figure(frames: Frames, gap: int = 3) -> go.Figure:
+    """The frames side by side, each labelled with the digit the classifier reads and how sure it is."""
+    n = len(frames.images)
+    padded = np.pad(frames.images, ((0, 0), (0, 0), (0, gap)), constant_values=np.nan)
+    row = padded.transpose(1, 0, 2).reshape(28, n * (28 + gap))  # (n, 28, 28 + gap) -> (28, ...)
+    centers = [i * (28 + gap) + 13.5 for i in range(n)]
+    if frames.predicted is not None and frames.confidence is not None:
+        pairs = zip(frames.predicted, frames.confidence, strict=True)
+        labels = [f"<b>{digit}</b><br>{conf:.0%}" for digit, conf in pairs]
+    else:
+        labels = [f"{a:.2f}" for a in frames.alphas]
+    fig = go.Figure(go.Heatmap(z=row, colorscale=GRAY, zmin=0, zmax=1, showscale=False))
+    fig.update_traces(hovertemplate="pixel %{z:.2f}<extra></extra>")
+    fig.update_xaxes(tickvals=centers, ticktext=labels, showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(height=110 + 900 // n, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig
+
+
+@dataclass(frozen=True)
+class LatentMap:
+    """A square grid over a 2-D latent space, decoded and read by the classifier."""
+
+    axis: np.ndarray  # (k,) grid coordinates, shared by both latent dimensions
+    points: np.ndarray  # (k * k, 2), row by row from the top (largest z2) down
+    frames: Frames
+
+
+def latent_map(
+    model: nn.Module, classifier: nn.Module | None, extent: float = 3.0, per_side: int = 21
+) -> LatentMap:
+    """Decode a ``per_side`` x ``per_side`` grid over [-extent, extent]^2 (the prior's bulk)."""
+    if model.latent_dim != 2:
+        raise ConfigError(f"a latent map needs a 2-D latent space, got {model.latent_dim}-D")
+    check_int("per_side", per_side, 2, 64)
+    axis = np.linspace(-extent, extent, per_side)
+    z1, z2 = np.meshgrid(axis, axis[::-1])  # (k, k) each; first row is the top of the map
+    points = np.stack([z1.ravel(), z2.ravel()], 1)  # (k * k, 2)
+    return LatentMap(axis, points, decode_frames(model, torch.from_numpy(points), classifier))
+
+
+def _mosaic_uri(latent: LatentMap) -> str:
+    """All decoded grid images tiled into one PNG data URI, laid under the map's points."""
+    k = len(latent.axis)
+    tiles = latent.frames.images.reshape(k, k, 28, 28).transpose(0, 2, 1, 3)  # (k, 28, k, 28)
+    png = digit_png(tiles.reshape(k * 28, k * 28), scale=1)
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.Figure:
+    """Decoded digits under their latent points, points colored by the class the classifier reads;
+    ``path`` (n, 2) draws the current interpolation on top. Clicking a point selects it."""
+    frames, half = latent.frames, (latent.axis[1] - latent.axis[0]) / 2
+    lo, hi = latent.axis[0] - half, latent.axis[-1] + half
+    fig = go.Figure()
+    classes = frames.predicted if frames.predicted is not None else np.zeros(len(latent.points))
+    for digit in np.unique(classes):
+        mask = classes == digit
+        name = f"reads as {digit}" if frames.predicted is not None else "grid point"
+        fig.add_scatter(
+            x=latent.points[mask, 0],
+            y=latent.points[mask, 1],
+            mode="markers",
+            name=name,
+            marker={"size": 7, "color": CLASS_COLORS[int(digit)], "opacity": 0.8},
+            hovertemplate="z = (%{x:.2f}, %{y:.2f})<extra>" + name + "</extra>",
+        )
+    if path is not None:
+        fig.add_scatter(
+            x=path[:, 0], y=path[:, 1], mode="lines", name="path", line={"color": "white"}
+        )
+    source = _mosaic_uri(latent)
+    image = {"source": source, "xref": "x", "yref": "y", "x": lo, "y": hi, "layer": "below"}
+    fig.add_layout_image(image | {"sizex": hi - lo, "sizey": hi - lo, "sizing": "stretch"})
+    fig.update_xaxes(range=[lo, hi], title="z1", showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[lo, hi], title="z2", scaleanchor="x", showgrid=False, zeroline=False)
+    fig.update_layout(
+        height=620, margin={"l": 0, "r": 0, "t": 10, "b": 0}, clickmode="event+select"
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- scores
+
+
+def sample_scores(
+    model: nn.Module, classifier: nn.Module, n: int, seed: int = 0
+) -> dict[str, float | list[int]]:
+    """Inception score, its std over 10 splits and the class histogram of ``n`` seeded samples."""
+    return score_generator(model, classifier, n, generator=torch.Generator().manual_seed(seed))
+
+
+def real_mnist_scores(classifier: nn.Module) -> dict[str, float | list[int]]:
+    """The same scores for the 10,000 real MNIST test digits: what a perfect generator would get."""
+    probs = classifier_probs(classifier, load_images("mnist", train=False).images)  # (10000, 10)
+    mean, std = inception_score(probs)
+    return {
+        "inception_score": mean,
+        "inception_std": std,
+        "histogram": class_histogram(probs).tolist(),
+    }
+
+
+def histogram_figure(histograms: Mapping[str, Sequence[int]]) -> go.Figure:
+    """Share of each predicted digit per named source, against the uniform 1/10 of real MNIST."""
+    fig = go.Figure()
+    for name, counts in histograms.items():
+        share = np.asarray(counts, dtype=float) / max(1, sum(counts))
+        fig.add_bar(x=list(range(10)), y=share, name=name, hovertemplate="%{y:.1%}")
+    fig.add_hline(y=0.1, line_dash="dash", annotation_text="uniform", line_color="gray")
+    fig.update_xaxes(title="predicted digit", dtick=1)
+    fig.update_yaxes(title="share of samples", tickformat=".0%")
+    fig.update_layout(height=380, barmode="group", margin={"t": 10}, legend={"orientation": "h"})
+    return fig
+
+
+@dataclass(frozen=True)
+class ScoreHistory:
+    """The scores a run logged at its evaluation steps."""
+
+    steps: np.ndarray  # (k,)
+    inception_score: np.ndarray  # (k,)
+    inception_std: np.ndarray  # (k,)
+    histograms: np.ndarray  # (k, 10) counts; rows of zeros where a step logged none
+
+
+def score_history(rows: Sequence[Mapping[str, Any]]) -> ScoreHistory:
+    """Pick the evaluation rows (those with ``inception_score``) out of a run's metric rows."""
+    rows = [row for row in rows if isinstance(row.get("inception_score"), (int, float))]
+    hist = [row.get("class_histogram") for row in rows]
+    return ScoreHistory(
+        np.array([row["step"] for row in rows], dtype=int),
+        np.array([row["inception_score"] for row in rows], dtype=float),
+        np.array([row.get("inception_std", 0.0) for row in rows], dtype=float),
+        np.array([h if isinstance(h, list) and len(h) == 10 else [0] * 10 for h in hist], float),
+    )
+
+
+def history_figure(history: ScoreHistory, reference: float | None = None) -> go.Figure:
+    """Inception score over training steps with a +-std band, and real MNIST's as a line."""
+    upper = history.inception_score + history.inception_std
+    lower = history.inception_score - history.inception_std
+    fig = go.Figure()
+    band = np.concatenate([history.steps, history.steps[::-1]])
+    fig.add_scatter(
+        x=band,
+        y=np.concatenate([upper, lower[::-1]]),
+        fill="toself",
+        name="+- std",
+        line={"width": 0},
+        fillcolor="rgba(31,119,180,0.2)",
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=history.steps, y=history.inception_score, mode="lines+markers", name="inception score"
+    )
+    if reference is not None:
+        fig.add_hline(
+            y=reference, line_dash="dash", annotation_text="real MNIST", line_color="gray"
+        )
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(title="inception score", rangemode="tozero")
+    fig.update_layout(height=340, margin={"t": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def histogram_heatmap(history: ScoreHistory) -> go.Figure:
+    """Share of each predicted digit (rows) at every evaluation step (columns): a generator that
+    collapses onto a few modes shows up as bright rows among dark ones."""
+    totals = history.histograms.sum(1, keepdims=True)
+    share = np.divide(
+        history.histograms, totals, out=np.zeros_like(history.histograms), where=totals > 0
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            x=[str(s) for s in history.steps],
+            y=list(range(10)),
+            z=share.T,
+            zmin=0,
+            colorscale="Viridis",
+            colorbar={"title": "share", "tickformat": ".0%"},
+            hovertemplate="step %{x}, digit %{y}: %{z:.1%}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="training step", type="category")
+    fig.update_yaxes(title="predicted digit", dtick=1)
+    fig.update_layout(height=340, margin={"t": 10})
+    return fig
