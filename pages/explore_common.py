@@ -12,6 +12,7 @@ from gendl.errors import GendlError
 from gendl.sources import GeneratorSource, list_generators, load_generator
 from gendl.store import DEFAULT_ROOT, RunStore
 from gendl.train.scoring import SCORER_PATH, shipped_classifier
+from gendl.views.explore import SLIDER_POSITIONS, Frames
 
 NO_GENERATOR = (
     "No GAN or VAE to explore yet. Train one on the **Train** page, or run "
@@ -89,3 +90,15 @@ def pick_generator(prefix: str) -> tuple[GeneratorSource, nn.Module] | None:
     score = f", inception score {known:.2f} when saved" if known is not None else ""
     st.caption(f"{source.variant}, {model.latent_dim}-D latent{score}")
     return source, model
+
+
+@st.fragment
+def path_position(frames: Frames, pngs: list[bytes]) -> None:
+    """The slider along the latent path and the big digit at its position. Only this fragment
+    reruns when the slider moves, and it only picks a frame decoded beforehand
+    (``bench/latent_latency.py`` measures it)."""
+    alpha = st.slider(
+        "Position along the path", 0.0, 1.0, 0.5, 0.01, key="latent_alpha", bind="query-params"
+    )
+    index = round(alpha * (SLIDER_POSITIONS - 1))
+    st.image(pngs[index], caption=f"alpha = {alpha:.2f}: {frames.caption(index)}", width=280)

@@ -9,7 +9,7 @@ from torch import nn
 from gendl.errors import GendlError
 from gendl.latent import INTERPOLATIONS
 from gendl.views import explore
-from pages.explore_common import classifier, pick_generator
+from pages.explore_common import classifier, path_position, pick_generator
 
 QUERY = "query-params"
 
@@ -24,39 +24,14 @@ st.caption(
 @st.cache_data(max_entries=16, show_spinner="Decoding the path...")
 def walk(
     _model: nn.Module, _classifier: nn.Module | None, model_key: tuple, settings: dict
-) -> tuple[explore.Frames, list[bytes], explore.Frames]:
-    """Slider frames (101 positions, as PNGs) and the strip of ``n_frames``, decoded once."""
-    z0, z1 = explore.path_endpoints(
-        _model,
-        settings["mode"],
-        seeds=settings["seeds"],
-        digits=settings["digits"],
-        search_seed=settings["search_seed"],
-        classifier=_classifier,
-    )
-    dense = explore.path_frames(
-        _model, z0, z1, explore.SLIDER_POSITIONS, settings["method"], _classifier
-    )
-    pngs = [explore.digit_png(image) for image in dense.images]
-    strip = explore.path_frames(
-        _model, z0, z1, settings["n_frames"], settings["method"], _classifier
-    )
-    return dense, pngs, strip
+) -> explore.Walk:
+    """Decoded once per model and settings; moving the slider only picks among these frames."""
+    return explore.latent_walk(_model, _classifier, **settings)
 
 
 @st.cache_data(max_entries=4, show_spinner="Decoding the latent map...")
 def map_of(_model: nn.Module, _classifier: nn.Module | None, model_key: tuple) -> explore.LatentMap:
     return explore.latent_map(_model, _classifier)
-
-
-@st.fragment
-def path_slider(dense: explore.Frames, pngs: list[bytes]) -> None:
-    """Only this part reruns when the slider moves: it picks a frame decoded beforehand."""
-    alpha = st.slider(
-        "Position along the path", 0.0, 1.0, 0.5, 0.01, key="latent_alpha", bind=QUERY
-    )
-    index = round(alpha * (explore.SLIDER_POSITIONS - 1))
-    st.image(pngs[index], caption=f"alpha = {alpha:.2f}: {dense.caption(index)}", width=280)
 
 
 picked = pick_generator("latent")
@@ -95,19 +70,19 @@ settings = {
     "search_seed": search_seed,
 }
 try:
-    dense, pngs, strip = walk(model, judge, (source.id, source.stamp()), settings)
+    path = walk(model, judge, (source.id, source.stamp()), settings)
 except GendlError as exc:  # LatentSearchError: the model never drew that digit confidently
     (c if mode == "digits" else st).error(str(exc))
     st.stop()
 
 slider_column, map_column = st.columns([1, 2] if model.latent_dim == 2 else [1, 1])
 with slider_column:
-    path_slider(dense, pngs)
+    path_position(path.slider, path.pngs)
 if model.latent_dim == 2:
     with map_column:
         latent = map_of(model, judge, (source.id, source.stamp()))
         event = st.plotly_chart(
-            explore.latent_map_figure(latent, dense.latents),
+            explore.latent_map_figure(latent, path.slider.latents),
             key="latent_map",
             on_select="rerun",
             selection_mode="points",
@@ -126,4 +101,4 @@ else:
         "train a VAE with `--set model.latent_dim=2` to see one."
     )
 st.subheader(f"{n_frames} frames from A to B")
-st.plotly_chart(explore.strip_figure(strip), key="latent_strip")
+st.plotly_chart(explore.strip_figure(path.strip), key="latent_strip")

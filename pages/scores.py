@@ -7,7 +7,7 @@ import streamlit as st
 from torch import nn
 
 from gendl.errors import GendlError
-from gendl.views import explore
+from gendl.views import scores as views
 from pages.explore_common import classifier, classifier_stamp, current_store, pick_generator
 
 QUERY = "query-params"
@@ -23,21 +23,21 @@ st.caption(
 
 @st.cache_data(max_entries=32, show_spinner="Sampling and classifying...")
 def generated(_model: nn.Module, _classifier: nn.Module, model_key: tuple, n: int, seed: int):
-    return explore.sample_scores(_model, _classifier, n, seed)
+    return views.sample_scores(_model, _classifier, n, seed)
 
 
 @st.cache_data(max_entries=2, show_spinner="Classifying the 10,000 real MNIST test digits...")
 def real(_classifier: nn.Module, classifier_key: int):
-    return explore.real_mnist_scores(_classifier)
+    return views.real_mnist_scores(_classifier)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def history(run_id: int, run_step: int, store_root: str) -> explore.ScoreHistory:
-    return explore.score_history(current_store().metrics_since(run_id))
+def history(run_id: int, run_step: int, store_root: str) -> views.ScoreHistory:
+    return views.score_history(current_store().metrics_since(run_id))
 
 
-def show_score(column, title: str, scores: dict) -> None:
-    value = f"{scores['inception_score']:.2f} ± {scores['inception_std']:.2f}"
+def show_score(column, title: str, result: dict) -> None:
+    value = f"{result['inception_score']:.2f} ± {result['inception_std']:.2f}"
     column.metric(title, value, help="mean ± std over 10 splits of the samples")
 
 
@@ -51,7 +51,7 @@ left, middle, right = st.columns([3, 2, 2])
 n = left.slider("Samples", 1000, 10_000, 2000, 1000, key="scores_n", bind=QUERY)
 seed = middle.number_input("Sampling seed", 0, 2**31 - 1, 0, key="scores_seed", bind=QUERY)
 compare = right.checkbox("Compare with real MNIST", True, key="scores_real", bind=QUERY)
-scores = generated(model, judge, (source.id, source.stamp()), n, seed)
+sampled = generated(model, judge, (source.id, source.stamp()), n, seed)
 reference = None
 if compare:
     try:
@@ -60,15 +60,15 @@ if compare:
         right.warning(f"Real MNIST is not available: {exc}")
 
 first, second, third = st.columns(3)
-show_score(first, f"Inception score, {source.variant}", scores)
+show_score(first, f"Inception score, {source.variant}", sampled)
 if reference is not None:
     show_score(second, "Inception score, real MNIST", reference)
-share = max(scores["histogram"]) / n
+share = max(sampled["histogram"]) / n
 third.metric("Most frequent digit", f"{share:.0%} of samples", help="uniform would be 10%")
-histograms = {f"{source.label} ({n} samples)": scores["histogram"]}
+histograms = {f"{source.label} ({n} samples)": sampled["histogram"]}
 if reference is not None:
     histograms["real MNIST test set"] = reference["histogram"]
-st.plotly_chart(explore.histogram_figure(histograms), key="scores_histogram")
+st.plotly_chart(views.histogram_figure(histograms), key="scores_histogram")
 
 if source.run_id is None:
     st.info("Scores over training time are kept for runs: pick a run to see them.")
@@ -80,5 +80,5 @@ if len(past.steps) == 0:
     st.stop()
 st.subheader(f"Run {run.id} over training time")
 ref_score = reference["inception_score"] if reference is not None else None
-st.plotly_chart(explore.history_figure(past, ref_score), key="scores_history")
-st.plotly_chart(explore.histogram_heatmap(past), key="scores_heatmap")
+st.plotly_chart(views.history_figure(past, ref_score), key="scores_history")
+st.plotly_chart(views.histogram_heatmap(past), key="scores_heatmap")

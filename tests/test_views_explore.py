@@ -9,7 +9,7 @@ from gendl.dynamics import alternating_invariant, alternating_steps, simultaneou
 from gendl.errors import ConfigError
 from gendl.latent import endpoints_from_seeds
 from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
-from gendl.views import cycle, explore
+from gendl.views import cycle, explore, scores
 
 
 @pytest.fixture
@@ -87,13 +87,13 @@ def test_decode_point_matches_decode(vae2d):
 
 
 def test_sample_scores_are_reproducible_and_count_every_sample(vae2d, judge):
-    first = explore.sample_scores(vae2d, judge, 50, seed=3)
-    assert first == explore.sample_scores(vae2d, judge, 50, seed=3)
+    first = scores.sample_scores(vae2d, judge, 50, seed=3)
+    assert first == scores.sample_scores(vae2d, judge, 50, seed=3)
     assert sum(first["histogram"]) == 50 and 1 <= first["inception_score"] <= 10
 
 
 def test_histogram_figure_shows_shares_against_uniform():
-    fig = explore.histogram_figure({"a": [5] * 10, "b": [0, 0, 30, 0, 0, 0, 0, 0, 0, 10]})
+    fig = scores.histogram_figure({"a": [5] * 10, "b": [0, 0, 30, 0, 0, 0, 0, 0, 0, 10]})
     assert np.allclose(fig.data[0].y, 0.1) and fig.data[1].y.tolist()[2] == 0.75
     assert fig.layout.shapes[0].y0 == 0.1
 
@@ -104,12 +104,12 @@ def test_score_history_and_its_figures():
         {"step": 50, "inception_score": 2.0, "inception_std": 0.5, "class_histogram": [1] * 10},
         {"step": 100, "inception_score": 4.0},  # no histogram logged
     ]
-    history = explore.score_history(rows)
+    history = scores.score_history(rows)
     assert history.steps.tolist() == [50, 100] and history.inception_score.tolist() == [2.0, 4.0]
     assert history.inception_std.tolist() == [0.5, 0.0]
-    band, line = explore.history_figure(history, reference=9.5).data
+    band, line = scores.history_figure(history, reference=9.5).data
     assert band.y.tolist() == [2.5, 4.0, 4.0, 1.5] and line.y.tolist() == [2.0, 4.0]
-    heat = explore.histogram_heatmap(history).data[0]
+    heat = scores.histogram_heatmap(history).data[0]
     assert np.allclose(heat.z[:, 0], 0.1) and np.array_equal(heat.z[:, 1], np.zeros(10))
 
 

@@ -1,15 +1,13 @@
-"""What the Latent explorer and the Scores pages show: decoded latent paths with the classifier's
-reading of each frame, the 2-D latent map of a VAE, class histograms and inception scores (of a
-generator, of real MNIST, and over a run's training time). Models in, arrays and Plotly figures out.
+"""What the Latent explorer shows: decoded latent paths with the classifier's reading of each
+frame, and the 2-D latent map of a VAE. Models in, arrays, PNGs and Plotly figures out.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,7 +16,6 @@ from PIL import Image
 from torch import nn
 
 from gendl.config import check_choice, check_int
-from gendl.data import load_images
 from gendl.errors import ConfigError
 from gendl.latent import (
     endpoints_for_classes,
@@ -26,7 +23,7 @@ from gendl.latent import (
     endpoints_zeros_to_ones,
     interpolate,
 )
-from gendl.metrics import class_histogram, classifier_probs, inception_score, score_generator
+from gendl.metrics import classifier_probs
 
 ENDPOINT_MODES = ("seeds", "zeros to ones", "digits")
 DIGIT_SEARCH_TRIES = 2000  # a trained generator draws each digit ~200 times in 2000 samples
@@ -123,6 +120,37 @@ def digit_png(image: np.ndarray, scale: int = DIGIT_SCALE) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Walk:
+    """Everything the explorer shows of one path: the slider's frames (also as PNGs, ready to send)
+    and the strip's frames."""
+
+    slider: Frames  # SLIDER_POSITIONS frames
+    pngs: list[bytes]
+    strip: Frames
+
+
+def latent_walk(
+    model: nn.Module,
+    classifier: nn.Module | None,
+    *,
+    mode: str,
+    method: str,
+    n_frames: int,
+    seeds: tuple[int, int] = (0, 1),
+    digits: tuple[int, int] = (0, 1),
+    search_seed: int = 0,
+) -> Walk:
+    """Pick the endpoints by ``mode`` and decode the path between them twice: finely for the
+    slider and in ``n_frames`` steps for the strip."""
+    z0, z1 = path_endpoints(
+        model, mode, seeds=seeds, digits=digits, search_seed=search_seed, classifier=classifier
+    )
+    slider = path_frames(model, z0, z1, SLIDER_POSITIONS, method, classifier)
+    strip = path_frames(model, z0, z1, n_frames, method, classifier)
+    return Walk(slider, [digit_png(image) for image in slider.images], strip)
+
+
 def strip_figure(frames: Frames, gap: int = 3) -> go.Figure:
     """The frames side by side, each labelled with the digit the classifier reads and how sure it is."""
     n = len(frames.images)
@@ -202,112 +230,4 @@ def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.F
     fig.update_layout(
         height=620, margin={"l": 0, "r": 0, "t": 10, "b": 0}, clickmode="event+select"
     )
-    return fig
-
-
-# ---------------------------------------------------------------- scores
-
-
-def sample_scores(
-    model: nn.Module, classifier: nn.Module, n: int, seed: int = 0
-) -> dict[str, float | list[int]]:
-    """Inception score, its std over 10 splits and the class histogram of ``n`` seeded samples."""
-    return score_generator(model, classifier, n, generator=torch.Generator().manual_seed(seed))
-
-
-def real_mnist_scores(classifier: nn.Module) -> dict[str, float | list[int]]:
-    """The same scores for the 10,000 real MNIST test digits: what a perfect generator would get."""
-    probs = classifier_probs(classifier, load_images("mnist", train=False).images)  # (10000, 10)
-    mean, std = inception_score(probs)
-    return {
-        "inception_score": mean,
-        "inception_std": std,
-        "histogram": class_histogram(probs).tolist(),
-    }
-
-
-def histogram_figure(histograms: Mapping[str, Sequence[int]]) -> go.Figure:
-    """Share of each predicted digit per named source, against the uniform 1/10 of real MNIST."""
-    fig = go.Figure()
-    for name, counts in histograms.items():
-        share = np.asarray(counts, dtype=float) / max(1, sum(counts))
-        fig.add_bar(x=list(range(10)), y=share, name=name, hovertemplate="%{y:.1%}")
-    fig.add_hline(y=0.1, line_dash="dash", annotation_text="uniform", line_color="gray")
-    fig.update_xaxes(title="predicted digit", dtick=1)
-    fig.update_yaxes(title="share of samples", tickformat=".0%")
-    fig.update_layout(height=380, barmode="group", margin={"t": 10}, legend={"orientation": "h"})
-    return fig
-
-
-@dataclass(frozen=True)
-class ScoreHistory:
-    """The scores a run logged at its evaluation steps."""
-
-    steps: np.ndarray  # (k,)
-    inception_score: np.ndarray  # (k,)
-    inception_std: np.ndarray  # (k,)
-    histograms: np.ndarray  # (k, 10) counts; rows of zeros where a step logged none
-
-
-def score_history(rows: Sequence[Mapping[str, Any]]) -> ScoreHistory:
-    """Pick the evaluation rows (those with ``inception_score``) out of a run's metric rows."""
-    rows = [row for row in rows if isinstance(row.get("inception_score"), (int, float))]
-    hist = [row.get("class_histogram") for row in rows]
-    return ScoreHistory(
-        np.array([row["step"] for row in rows], dtype=int),
-        np.array([row["inception_score"] for row in rows], dtype=float),
-        np.array([row.get("inception_std", 0.0) for row in rows], dtype=float),
-        np.array([h if isinstance(h, list) and len(h) == 10 else [0] * 10 for h in hist], float),
-    )
-
-
-def history_figure(history: ScoreHistory, reference: float | None = None) -> go.Figure:
-    """Inception score over training steps with a +-std band, and real MNIST's as a line."""
-    upper = history.inception_score + history.inception_std
-    lower = history.inception_score - history.inception_std
-    fig = go.Figure()
-    band = np.concatenate([history.steps, history.steps[::-1]])
-    fig.add_scatter(
-        x=band,
-        y=np.concatenate([upper, lower[::-1]]),
-        fill="toself",
-        name="+- std",
-        line={"width": 0},
-        fillcolor="rgba(31,119,180,0.2)",
-        hoverinfo="skip",
-    )
-    fig.add_scatter(
-        x=history.steps, y=history.inception_score, mode="lines+markers", name="inception score"
-    )
-    if reference is not None:
-        fig.add_hline(
-            y=reference, line_dash="dash", annotation_text="real MNIST", line_color="gray"
-        )
-    fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="inception score", rangemode="tozero")
-    fig.update_layout(height=340, margin={"t": 10}, legend={"orientation": "h"})
-    return fig
-
-
-def histogram_heatmap(history: ScoreHistory) -> go.Figure:
-    """Share of each predicted digit (rows) at every evaluation step (columns): a generator that
-    collapses onto a few modes shows up as bright rows among dark ones."""
-    totals = history.histograms.sum(1, keepdims=True)
-    share = np.divide(
-        history.histograms, totals, out=np.zeros_like(history.histograms), where=totals > 0
-    )
-    fig = go.Figure(
-        go.Heatmap(
-            x=[str(s) for s in history.steps],
-            y=list(range(10)),
-            z=share.T,
-            zmin=0,
-            colorscale="Viridis",
-            colorbar={"title": "share", "tickformat": ".0%"},
-            hovertemplate="step %{x}, digit %{y}: %{z:.1%}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title="training step", type="category")
-    fig.update_yaxes(title="predicted digit", dtick=1)
-    fig.update_layout(height=340, margin={"t": 10})
     return fig
