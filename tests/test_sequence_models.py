@@ -8,12 +8,12 @@ from torch import nn
 
 from gendl.data import palindrome_batch
 from gendl.errors import ConfigError
+from gendl.models.lstm_bptt import LSTMSequence
 from gendl.models.sequence import (
     LSTM,
     SequenceClassifier,
     SequenceConfig,
     VanillaRNN,
-    _LSTMSequence,
 )
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
@@ -62,7 +62,7 @@ def test_fused_lstm_function_passes_gradcheck(T):
     B, D, H = 3, 2, 3
     x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(H + D + 1, 4 * H, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(_LSTMSequence.apply, (x, weight))
+    assert torch.autograd.gradcheck(LSTMSequence.apply, (x, weight))
 
 
 @pytest.mark.parametrize("init, forget_bias", [("default", 0.0), ("default", 3.0), ("randn", 0.0)])

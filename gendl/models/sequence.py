@@ -1,8 +1,8 @@
 """RNN and LSTM for the palindrome task (seed 000), hand-written ("scratch") or from torch.nn.
 
 ``LSTM.forward_reference`` is seed 000's gate equations under autograd, line for line; the scratch
-training path is ``_LSTMSequence``, the same maths as one autograd Function with a hand-written
-BPTT (see ``LSTM`` for why). ``gates(x)`` returns g, i, f, o, c, h over time for plots, and
+training path is ``LSTMSequence`` (lstm_bptt.py), the same maths as one autograd Function with a
+hand-written BPTT. ``gates(x)`` returns g, i, f, o, c, h over time for plots, and
 ``SequenceClassifier.input_gradient_norms`` the per-step input gradient (vanishing gradients).
 Speed against torch.nn.LSTM and seed 000's loop: ``python bench/lstm_speed.py``.
 """
@@ -18,6 +18,7 @@ from torch import nn
 
 from gendl.config import check_choice, check_float, check_int
 from gendl.data import sequence_input_dim
+from gendl.models.lstm_bptt import LSTMSequence
 
 SEQUENCE_MODELS = ("rnn", "lstm")
 BACKENDS = ("scratch", "torch")
@@ -129,8 +130,7 @@ class LSTM(nn.Module):
 
     Scratch weights are one matrix ``weight`` (H + D + 1, 4H): rows W_h, W_x, b, so that
     z_t = [h_{t-1}, x_t, 1] @ weight; columns are the gates in torch.nn.LSTM's order i, f, g, o.
-    Training runs ``_LSTMSequence``: an autograd graph of T steps under a Python loop is ~2x slower
-    than torch.nn.LSTM, so forward and backward are written by hand, a few ops per step.
+    Training runs ``LSTMSequence`` (lstm_bptt.py), forward and backward written by hand.
     """
 
     def __init__(
@@ -171,7 +171,7 @@ class LSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.backend == "torch":
             return self.head(self.rnn(x)[0][:, -1])
-        return self.head(_LSTMSequence.apply(x, self.weight))
+        return self.head(LSTMSequence.apply(x, self.weight))
 
     def _reference(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[tuple]]:
         W_x, W_h, b = self._weights()
@@ -210,88 +210,6 @@ class LSTM(nn.Module):
             return
         bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
         self.weight.copy_(torch.cat([lstm.weight_hh_l0.t(), lstm.weight_ih_l0.t(), bias[None]]))
-
-
-def _blocks(w: torch.Tensor, order: list[int]) -> torch.Tensor:
-    """Reorder the four gate blocks of the last dimension."""
-    return torch.cat([w.chunk(4, dim=-1)[k] for k in order], dim=-1)
-
-
-class _LSTMSequence(torch.autograd.Function):
-    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), with a hand-written backward.
-
-    Forward: the input part of z for all steps in one matmul, then per step one addmm and seven
-    small in-place ops. tanh is ~4x slower than sigmoid on this CPU, so tanh(z) = 2 sigmoid(2z) - 1:
-    the g columns are doubled and one sigmoid covers all four gates. Kept per step: gates, 2c,
-    tanh(c)/2 and [h/2, x, 1] (the halves move the factors 2 into the weights). Backward: the gate
-    derivatives for all steps at once, then per step three ops and the dh matmul; the weight
-    gradient is one matmul over all steps, [h_{t-1}, x_t, 1]^T @ dz_t.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        B, T, D = x.shape
-        H = weight.shape[1] // 4
-        K = H + D + 1
-        w = weight * x.new_tensor([1.0, 1.0, 2.0, 1.0]).repeat_interleave(H)  # g columns doubled
-        hx = x.new_empty(T, B, K + (-K) % 16)  # rows [h_{t-1} / 2, x_t, 1], padded to 64 bytes
-        hx[0, :, :H] = 0.0
-        hx[:, :, H : H + D] = x.transpose(0, 1)
-        hx[:, :, H + D] = 1.0
-        z = F.linear(hx[:, :, H:K].reshape(T * B, D + 1), w[H:].t()).view(T, B, 4 * H)
-        w_h = 2 * w[:H]  # times h/2
-        c2 = x.new_empty(T + 1, B, H)  # 2 c_t; c2[t] is c_{t-1}
-        c2[0] = 0.0
-        u = x.new_empty(T, B, H)  # tanh(c_t) / 2
-        h_last = x.new_empty(B, H)
-        for t in range(T):
-            if t > 0:
-                z[t].addmm_(hx[t, :, :H], w_h)
-            i, f, g, o = z[t].sigmoid_().chunk(4, dim=1)
-            g.add_(-0.5)  # tanh(z_g) / 2
-            torch.mul(c2[t], f, out=c2[t + 1]).addcmul_(g, i, value=4.0)  # 2c f + 2 tanh(z_g) i
-            torch.sigmoid(c2[t + 1], out=u[t]).add_(-0.5)
-            torch.mul(u[t], o, out=hx[t + 1, :, :H] if t + 1 < T else h_last)  # h / 2
-        ctx.save_for_backward(weight, z, c2, u, hx)
-        ctx.input_dim = D
-        return 2 * h_last
-
-    @staticmethod
-    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        weight, z, c2, u, hx = ctx.saved_tensors
-        T, B, H4 = z.shape
-        H, D = H4 // 4, ctx.input_dim
-        i, f, g, o = z.chunk(4, dim=2)  # g holds tanh(z_g) / 2
-        # d/dz of each gate times what multiplies it, up to factors (i 2, f 1/2, o 2) put in `scale`
-        r = torch.addcmul(z, z, z, value=-1.0)  # sigmoid' = s (1 - s) for i, f, o
-        eo = r[..., 3 * H :] * u  # dz_o / (2 dh)
-        r[..., :H].mul_(g)  # dz_i / (2 dc)
-        r[..., H : 2 * H].mul_(c2[:-1])  # dz_f * 2 / dc
-        one = g.new_ones(())
-        torch.addcmul(one, g, g, value=-4.0, out=r[..., 2 * H : 3 * H]).mul_(i)  # dz_g / dc
-        r[..., 3 * H :] = f  # the same product gives dc_{t-1} = dc_t f_t
-        a = torch.addcmul(one, u, u, value=-4.0).mul_(o)  # dc / dh = o (1 - tanh^2 c)
-        # per step [dz_o, dz_i, dz_f, dz_g, dc_{t-1}]: one op writes the last four
-        buf = grad_h.new_empty(T + 1, B, 5 * H)
-        buf[T, :, 4 * H :] = 0.0
-        scale = grad_h.new_tensor([2.0, 2.0, 0.5, 1.0]).repeat_interleave(H)  # blocks o, i, f, g
-        w_back = (_blocks(weight[:H], [3, 0, 1, 2]) * scale).t()  # (4H, H)
-        dh = grad_h.contiguous()
-        for t in range(T - 1, -1, -1):
-            dc = buf[t + 1, :, 4 * H :].addcmul_(dh, a[t])
-            torch.mul(dh, eo[t], out=buf[t, :, :H])
-            torch.mul(dc.unsqueeze(1), r[t].view(B, 4, H), out=buf[t, :, H:].view(B, 4, H))
-            if t > 0:
-                dh = torch.mm(buf[t, :, : 4 * H], w_back)
-        dz = buf[:T].view(T * B, 5 * H)[:, : 4 * H]  # (T B, 4H), blocks o, i, f, g, unscaled
-        K = H + D + 1
-        grad_w = _blocks(hx[..., :K].reshape(T * B, K).t() @ dz * scale, [1, 2, 3, 0])
-        grad_w[:H] *= 2  # the rows of W_h met h/2
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            w_x = _blocks(weight[H : H + D], [3, 0, 1, 2]) * scale
-            grad_x = (dz @ w_x.t()).view(T, B, D).transpose(0, 1)
-        return grad_x, grad_w
 
 
 class SequenceClassifier(nn.Module):
