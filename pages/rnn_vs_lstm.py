@@ -31,8 +31,10 @@ RECIPES = {
 
 
 def launch(cells: list[Cell]) -> list[dict]:
-    """Queue one sequence run per cell; returns what the page polls: run id, model, length, seed."""
+    """Queue one sequence run per cell, RNN and LSTM of a length side by side so both curves fill
+    in together; returns what the page polls: run id, model, length, seed."""
     owner = session_owner()
+    cells = sorted(cells, key=lambda cell: (cell.length, cell.seed, cell.model))
     return [
         {
             "run_id": engine().start("sequence", cell.config, owner=owner, name=cell_name(cell)),
@@ -76,7 +78,7 @@ def live(sweep: list[dict]) -> None:
             run = engine().status(cell["run_id"])
             rows = run_rows(run.id, run.step)
             points.append({**cell, "test_acc": final_test_acc(rows), "ended": run.state})
-            curves.append((run.name or str(run.id), cell["model"], rows))
+            curves.append((run.name or str(run.id), cell["model"], cell["length"], rows))
             rows_of[cell["model"], cell["length"], cell["seed"]] = rows
     ended = sum(p["ended"] in TERMINAL_STATES for p in points)
     st.progress(ended / len(sweep), text=f"{ended} of {len(sweep)} runs ended")
@@ -93,9 +95,8 @@ def live(sweep: list[dict]) -> None:
     st.plotly_chart(sweep_curves_figure(curves, metric), key="rnnlstm_curves")
 
     st.subheader("Where the gradient vanishes")
-    length = st.selectbox(
-        "sequence length", sorted({c["length"] for c in sweep}), key="rnnlstm_heat_length"
-    )
+    lengths = sorted({c["length"] for c in sweep})
+    length = st.selectbox("sequence length", lengths, len(lengths) - 1, key="rnnlstm_heat_length")
     st.plotly_chart(
         grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS}),
         key="rnnlstm_heatmap",
@@ -120,11 +121,11 @@ n_seeds = cols[1].number_input("seeds", 1, 10, 2, key="rnnlstm_seeds", **QUERY)
 recipe = cols[2].selectbox(
     "recipe",
     list(SWEEP_PRESETS),
-    format_func=lambda r: f"{r}: {RECIPES.get(r, '')}",
     key="rnnlstm_recipe",
     **QUERY,
 )
 
+cols[2].caption(RECIPES.get(recipe, ""))
 cells = []
 try:
     cells = sweep_cells(list(SWEEP_MODELS), sorted(lengths), n_seeds, recipe)
@@ -133,8 +134,8 @@ except ConfigError as exc:
 if cells:
     seconds = sum(estimate_seconds("sequence", cell.config) for cell in cells)
     workers = engine().pool.max_workers
-    cols[3].metric("estimated duration", format_duration(seconds / workers))
-    st.caption(f"{len(cells)} runs, {workers} at a time; LSTM cells usually stop early, solved.")
+    cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds / workers)}**")
+    cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 
 cols = st.columns([1, 1, 4])
 if cols[0].button("Launch sweep", type="primary", disabled=not cells, key="rnnlstm_launch"):

@@ -150,15 +150,15 @@ values["eval_every"] = cols[2].number_input(
 values["max_steps"] = max_steps or None
 values["max_seconds"] = float(max_seconds) or None
 
-config, estimate = None, cols[3].empty()
+config = None
 try:
     config = config_to_dict(build_config(family, deep_merge(preset_values, values)))
 except ConfigError as exc:
     st.error(f"Cannot start: {exc}", icon=":material/error:")
 else:
-    seconds = estimate_seconds(family, config)
-    early = " at most (stops once solved)" if family == "sequence" else ""
-    estimate.metric("estimated duration", format_duration(seconds) + early)
+    seconds = format_duration(estimate_seconds(family, config))
+    early = ", less if it solves the task first" if family == "sequence" else ""
+    cols[3].markdown(f"Estimated duration  \n**about {seconds}**{early}")
 
 if "train_run" not in st.session_state and "train_run" in st.query_params:
     try:
@@ -197,11 +197,13 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         if cols[2].button("Resume", disabled=not resumable, key="train_resume"):
             engine().resume(run.id, owner=owner)
         n = cols[3].number_input(
-            "steps", 1, 1000, 1, key="train_step_n", label_visibility="collapsed"
+            "steps per click", 1, 1000, 1, key="train_step_n", label_visibility="collapsed"
         )
         steps = (("Step", "all", True), ("D step", "d", is_gan), ("G step", "g", is_gan))
         for col, (label, part, offered) in zip(cols[4:7], steps, strict=True):
-            if col.button(label, disabled=not (paused and offered), key=f"train_step_{part}"):
+            if col.button(
+                f"{label} ×{n}", disabled=not (paused and offered), key=f"train_step_{part}"
+            ):
                 engine().step(run.id, n, part, owner=owner)
         if cols[7].button("Stop", disabled=not active, key="train_stop"):
             engine().stop(run.id, owner=owner)
@@ -227,7 +229,13 @@ def show_run(run: Any) -> None:
     what = f"Run {run.id} · {run.name or run.family} ({variant(run.family, run.config)})"
     what += f" · **{run.state}** · step {run.step}"
     st.markdown(what + (f" · {run.reason}" if run.reason else ""))
-    text = f"{fraction:.0%} of budget · ETA {format_duration(eta)}" if run.active else run.state
+    text = f"{fraction:.0%} of budget"
+    if run.state in ("queued", "running"):
+        text += f" · ETA {format_duration(eta)}"
+    elif run.state == "paused":
+        text += " · paused (the time budget waits too)"
+    else:
+        text = run.state
     st.progress(1.0 if run.state == "finished" else fraction, text=text)
     left, right = st.columns([3, 1]) if run.family in ("gan", "vae") else (st.container(), None)
     left.plotly_chart(curves_figure(run.family, rows, revision=run.id), key="train_curves")

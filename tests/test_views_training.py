@@ -19,8 +19,10 @@ from gendl.views.sweep import (
     grad_norm_heatmap,
     load_sweep_result,
     summarize_points,
+    sweep_curves_figure,
 )
 from gendl.views.training import (
+    START_SECONDS,
     config_diff,
     curves_figure,
     estimate_seconds,
@@ -54,9 +56,11 @@ def test_estimate_grows_with_steps_and_respects_a_time_budget():
     family, config = preset("lsgan", max_steps=1000)
     one = estimate_seconds(family, config)
     two = estimate_seconds(family, {**config, "max_steps": 2000})
-    assert 1.8 < two / one < 2.2  # evaluations add a little on top of the steps
-    assert estimate_seconds(family, {**config, "max_seconds": 5.0}) == 5.0
-    assert estimate_seconds(family, {**config, "max_steps": None, "max_seconds": 60.0}) == 60.0
+    ratio = (two - START_SECONDS) / (one - START_SECONDS)
+    assert 1.8 < ratio < 2.2  # evaluations add a little on top of the steps
+    assert estimate_seconds(family, {**config, "max_seconds": 5.0}) == START_SECONDS + 5.0
+    time_only = {**config, "max_steps": None, "max_seconds": 60.0}
+    assert estimate_seconds(family, time_only) == START_SECONDS + 60.0
 
 
 def test_estimate_ranks_models_by_their_cost():
@@ -205,3 +209,12 @@ def test_grad_norm_heatmap_is_log10_of_the_logged_norms():
     assert final_test_acc(rows) == 0.7
     fig = grad_norm_heatmap({"rnn": rows, "lstm": []})
     assert [list(row) for row in fig.data[0].z] == grid and len(fig.data[1].z) == 0
+
+
+def test_sweep_curves_color_by_model_and_dash_by_length():
+    rows = [{"step": 50, "test_acc": 0.5}, {"step": 100, "loss": 1.0, "test_acc": 0.9}]
+    runs = [("rnn L=5", "rnn", 5, rows), ("lstm L=5", "lstm", 5, rows), ("rnn L=20", "rnn", 20, [])]
+    fig = sweep_curves_figure(runs, "test_acc")
+    assert [list(trace.y) for trace in fig.data] == [[0.5, 0.9], [0.5, 0.9], []]
+    assert fig.data[0].line.color == fig.data[2].line.color != fig.data[1].line.color
+    assert fig.data[0].line.dash == fig.data[1].line.dash != fig.data[2].line.dash

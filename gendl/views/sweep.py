@@ -89,6 +89,7 @@ def accuracy_figure(
             go.Scatter(
                 x=lengths + lengths[::-1],
                 y=band_y,
+                mode="lines",
                 fill="toself",
                 fillcolor=color,
                 opacity=0.2,
@@ -100,7 +101,12 @@ def accuracy_figure(
         )
         fig.add_trace(
             go.Scatter(
-                x=lengths, y=means, name=model.upper(), legendgroup=model, line={"color": color}
+                x=lengths,
+                y=means,
+                mode="lines+markers",
+                name=model.upper(),
+                legendgroup=model,
+                line={"color": color},
             )
         )
         seeds = [p for p in points if p["model"] == model and p.get("test_acc") is not None]
@@ -127,12 +133,17 @@ def accuracy_figure(
     return fig
 
 
+DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
+
+
 def sweep_curves_figure(
-    runs: Sequence[tuple[str, str, Sequence[dict[str, Any]]]], metric: str
+    runs: Sequence[tuple[str, str, int, Sequence[dict[str, Any]]]], metric: str
 ) -> go.Figure:
-    """One line of ``metric`` against step per ``(label, model, rows)``, colored by model."""
+    """One line of ``metric`` against step per ``(label, model, length, rows)``: the color says
+    the model, the dash pattern the sequence length."""
+    lengths = sorted({length for _, _, length, _ in runs})
     fig = go.Figure()
-    for label, model, rows in runs:
+    for label, model, length, rows in runs:
         points = [(r["step"], r[metric]) for r in rows if isinstance(r.get(metric), (int, float))]
         fig.add_trace(
             go.Scatter(
@@ -140,7 +151,11 @@ def sweep_curves_figure(
                 y=[p[1] for p in points],
                 name=label,
                 mode="lines",
-                line={"color": COLORS.get(model, "#7f7f7f"), "width": 1},
+                line={
+                    "color": COLORS.get(model, "#7f7f7f"),
+                    "dash": DASHES[lengths.index(length) % len(DASHES)],
+                    "width": 1.5,
+                },
                 opacity=0.7,
             )
         )
@@ -180,6 +195,7 @@ def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.
             col=col,
         )
         fig.update_xaxes(title_text="input position t", row=1, col=col)
+    fig.update_yaxes(type="category")  # evaluations are evenly spaced; one row stays one row
     fig.update_yaxes(title_text="training step", row=1, col=1)
     fig.update_layout(
         coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 norm"}},

@@ -26,6 +26,7 @@ STEPS_PER_SECOND = {
     "classifier": 13.6,
 }
 EVAL_SECONDS = {"rnn": 0.22, "lstm": 0.54, "gan": 1.4, "dcgan": 3.9, "vae": 0.6, "classifier": 6.3}
+START_SECONDS = 6.0  # a worker process starting: Python, the torch import and the data set
 
 # per family: metrics on the left axis (losses) and on the right axis (accuracies, scores)
 CURVES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -35,6 +36,7 @@ CURVES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "classifier": (("loss",), ("train_acc", "test_acc")),
 }
 MAX_POINTS = 2000  # per dense curve; longer histories are thinned evenly
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")  # losses first, then the right axis
 
 
 def speed_key(family: str, config: dict[str, Any]) -> str:
@@ -52,7 +54,7 @@ def estimate_seconds(family: str, config: dict[str, Any]) -> float:
     Step cost grows with the square root of the batch size (small batches are overhead-bound), with
     sequence length^0.75 and hidden size^0.9 (fitted to lengths 20/40 and sizes 128/256), and with
     the discriminator steps per generator step. A time budget caps the estimate; a sequence run
-    that solves its task stops earlier.
+    that solves its task stops earlier. Includes the worker's start.
     """
     key = speed_key(family, config)
     step_s = (config["batch_size"] / 128) ** 0.5 / STEPS_PER_SECOND[key]
@@ -67,9 +69,9 @@ def estimate_seconds(family: str, config: dict[str, Any]) -> float:
         eval_s *= 0.2 + 0.8 * config["n_score_samples"] / 2000
     max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
     if max_steps is None:
-        return float(max_seconds)
+        return START_SECONDS + max_seconds
     seconds = max_steps * step_s + (max_steps // config["eval_every"] + 1) * eval_s
-    return seconds if max_seconds is None else min(seconds, max_seconds)
+    return START_SECONDS + (seconds if max_seconds is None else min(seconds, max_seconds))
 
 
 def format_duration(seconds: float | None) -> str:
@@ -134,6 +136,7 @@ def curves_figure(family: str, rows: Sequence[dict[str, Any]], revision: Any = N
     fig = go.Figure()
     for axis, keys in (("y", left), ("y2", right)):
         for key in keys:
+            color = COLORS[(left + right).index(key)]
             steps, values = series(rows, key)
             if not steps:
                 continue  # not logged by this run (no inception score without the classifier)
@@ -145,7 +148,7 @@ def curves_figure(family: str, rows: Sequence[dict[str, Any]], revision: Any = N
                     name=key,
                     yaxis=axis,
                     mode="lines+markers" if sparse else "lines",
-                    line={"dash": "dot"} if axis == "y2" else {},
+                    line={"color": color, "dash": "dot" if axis == "y2" else "solid"},
                 )
             )
     fig.update_layout(
