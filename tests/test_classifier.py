@@ -3,6 +3,7 @@ import torch
 
 from gendl.data import fake_mnist, load_mnist
 from gendl.errors import ConfigError
+from gendl.metrics import classifier_probs
 from gendl.models import ClassifierConfig, MNISTClassifier
 from gendl.train.classifier import ClassifierTrainConfig, accuracy, train_classifier
 from gendl.train.common import StopTraining
@@ -13,9 +14,9 @@ def test_shapes_and_probabilities(arch):
     model = MNISTClassifier(ClassifierConfig(arch=arch)).train()
     x = torch.rand(5, 1, 28, 28)
     assert model(x).shape == (5, 10) and model(x.view(5, 784)).shape == (5, 10)
-    p = model.predict_proba(x, batch_size=2)
+    p = classifier_probs(model, x, batch_size=2)
     assert p.shape == (5, 10) and torch.allclose(p.sum(1), torch.ones(5))
-    assert model.training  # predict_proba restores the mode
+    assert model.training  # the mode is restored
     assert torch.allclose(p, model.eval()(x).softmax(-1))
 
 

@@ -70,14 +70,3 @@ class MNISTClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.reshape(-1, 1, 28, 28)
         return self.net((x - MNIST_MEAN) / MNIST_STD)
-
-    @torch.no_grad()
-    def predict_proba(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-        """Softmax class probabilities (N, 10), in eval mode, batched; the module's mode is restored."""
-        was_training = self.training
-        self.eval()
-        try:
-            parts = [self(chunk).softmax(-1) for chunk in images.split(batch_size)]
-        finally:
-            self.train(was_training)
-        return torch.cat(parts) if parts else torch.empty(0, 10)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from gendl.config import check_choice, check_float, check_int
 from gendl.data import DATASETS, BatchStream, ImageSet, load_images
+from gendl.metrics import classifier_probs
 from gendl.models.classifier import ClassifierConfig, MNISTClassifier
 from gendl.train.common import Metrics, OnStep, Trainer, check_budget, grad_norm, run_trainer
 
@@ -38,7 +39,7 @@ class ClassifierTrainConfig:
 
 def accuracy(model: MNISTClassifier, data: ImageSet) -> float:
     """Fraction of ``data`` classified correctly (eval mode)."""
-    predicted = model.predict_proba(data.images).argmax(1)
+    predicted = classifier_probs(model, data.images).argmax(1)
     return (predicted == data.labels).float().mean().item()
 
 
