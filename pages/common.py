@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,10 +27,30 @@ def _engine(root: str) -> RunEngine:
 
 
 def session_owner() -> str:
-    """A random id for this browser session: runs started here are controlled only from here."""
+    """This browser's id: runs started here are controlled only from this browser.
+
+    Derived from the token in Streamlit's per-browser XSRF cookie, so a reload or a second tab keeps
+    control of the runs; without the cookie (tests, XSRF protection off) a random id per session.
+    """
     if "owner" not in st.session_state:
-        st.session_state["owner"] = uuid.uuid4().hex
+        token = _xsrf_token(st.context.cookies.get("_streamlit_xsrf", ""))
+        st.session_state["owner"] = (
+            hashlib.sha256(token).hexdigest()[:32] if token else uuid.uuid4().hex
+        )
     return st.session_state["owner"]
+
+
+def _xsrf_token(cookie: str) -> bytes | None:
+    """The secret inside a Tornado v2 XSRF cookie ``2|mask|masked token|time``: the server sends it
+    with a new random mask on every page load, the token XOR mask stays."""
+    try:
+        version, mask, masked, _ = cookie.split("|")
+        mask_bytes, masked_bytes = bytes.fromhex(mask), bytes.fromhex(masked)
+    except ValueError:
+        return None
+    if version != "2" or not mask_bytes:
+        return None
+    return bytes(b ^ mask_bytes[k % len(mask_bytes)] for k, b in enumerate(masked_bytes))
 
 
 @contextmanager
