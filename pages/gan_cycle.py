@@ -29,7 +29,7 @@ def seed_setting() -> None:
 
 left, middle, right = st.columns([3, 3, 2])
 lr = left.slider("Step size lr", 0.05, 2.5, 0.3, 0.05, key="cycle_lr", bind=QUERY)
-n_steps = middle.slider("Steps", 1, 200, 40, key="cycle_steps", bind=QUERY)
+n_steps = middle.slider("Steps", 1, 200, 30, key="cycle_steps", bind=QUERY)
 update = right.radio("Updates", (*UPDATES, BOTH), index=2, key="cycle_update", bind=QUERY)
 a, b, c = st.columns([3, 3, 2])
 x0 = a.number_input("Start x", -5.0, 5.0, 1.0, 0.5, key="cycle_x0", bind=QUERY)

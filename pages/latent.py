@@ -46,8 +46,8 @@ mode = left.radio(
 )
 method = middle.radio("Path", INTERPOLATIONS, key="latent_method", bind=QUERY, horizontal=True)
 n_frames = right.slider("Frames in the strip", 3, 24, 10, key="latent_frames", bind=QUERY)
-seeds, digits, search_seed = (0, 1), (0, 1), 0
-a, b, c = st.columns(3)
+seeds, digits, search_seed, min_confidence = (0, 1), (0, 1), 0, 0.9
+a, b, c, d = st.columns(4)
 if mode == "seeds":
     seeds = (
         a.number_input("Seed A", 0, 2**31 - 1, 0, key="latent_seed_a", bind=QUERY),
@@ -61,6 +61,9 @@ elif mode == "digits":
     search_seed = c.number_input(
         "Search seed", 0, 2**31 - 1, 0, key="latent_search_seed", bind=QUERY
     )
+    min_confidence = d.slider(
+        "Classifier at least", 0.5, 0.99, 0.9, 0.01, key="latent_min_confidence", bind=QUERY
+    )
 settings = {
     "mode": mode,
     "method": method,
@@ -68,11 +71,12 @@ settings = {
     "seeds": seeds,
     "digits": digits,
     "search_seed": search_seed,
+    "min_confidence": min_confidence,
 }
 try:
     path = walk(model, judge, (source.id, source.stamp()), settings)
 except GendlError as exc:  # LatentSearchError: the model never drew that digit confidently
-    (c if mode == "digits" else st).error(str(exc))
+    (d if mode == "digits" else st).error(str(exc))
     st.stop()
 
 slider_column, map_column = st.columns([1, 2] if model.latent_dim == 2 else [1, 1])

@@ -153,5 +153,6 @@ def test_radius_figure_and_table():
     assert np.allclose(measured.y, theory.y)
     rows = cycle.cycle_table(paths, 0.3, n_rows=5)
     assert [row["t"] for row in rows] == [0, 1, 2, 3, 4]
-    assert all(row["x² + y² + lr·xy (alternating)"] == pytest.approx(2.3) for row in rows)
-    assert rows[1]["radius (simultaneous)"] == pytest.approx(np.sqrt(2 * 1.09))
+    assert all(row["x²+y²+lr·xy"] == pytest.approx(2.3) for row in rows)
+    assert rows[1]["radius sim"] == pytest.approx(np.sqrt(2 * 1.09))
+    assert (rows[1]["x alt"], rows[1]["y alt"]) == tuple(paths["alternating"][1])

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from gendl.dynamics import alternating_invariant, game_value, play, simultaneous_growth
+from gendl.dynamics import alternating_invariant, play, simultaneous_growth
 
 COLORS = {"alternating": "#1f77b4", "simultaneous": "#d62728"}
 MAX_FRAMES = 120  # longer paths are animated every k-th step, so the figure stays small
@@ -42,25 +42,40 @@ def _invariant_curve(lr: float, start: np.ndarray, n: int = 361) -> np.ndarray |
     return np.stack([radius * np.cos(theta), radius * np.sin(theta)], 1)
 
 
-def _background(half: float) -> go.Contour:
-    axis = np.linspace(-half, half, 61)
-    return go.Contour(
-        x=axis,
-        y=axis,
-        z=np.outer(axis, axis),  # z[i, j] = y_i x_j = f(x_j, y_i)
-        colorscale="RdBu_r",
-        opacity=0.35,
-        showscale=False,
-        contours={"coloring": "heatmap"},
-        hovertemplate="f(%{x:.2f}, %{y:.2f}) = %{z:.2f}<extra></extra>",
-        name="f = xy",
+def _add_background(fig: go.Figure, half: float) -> None:
+    """Quadrants shaded by the sign of f = xy and level curves xy = +-c. Layout shapes and a static
+    line trace, because Plotly's animation drops contour traces from the view."""
+    for sign_x, sign_y in ((1, 1), (-1, -1), (-1, 1), (1, -1)):
+        color = "rgba(214,39,40,0.07)" if sign_x == sign_y else "rgba(31,119,180,0.07)"
+        x0, y0 = sorted((0, sign_x * half)), sorted((0, sign_y * half))
+        rect = {"x0": x0[0], "x1": x0[1], "y0": y0[0], "y1": y0[1], "fillcolor": color}
+        fig.add_shape(type="rect", layer="below", line_width=0, **rect)
+    x, y = [], []
+    for level in half**2 * np.array([0.02, 0.08, 0.2, 0.4]):
+        branch = np.geomspace(level / half, half, 40)  # x from where y = level / x leaves the view
+        for sign_x, sign_y in ((1, 1), (-1, -1), (-1, 1), (1, -1)):
+            x += [*(sign_x * branch), None]
+            y += [*(sign_y * level / branch), None]
+    thin = {"color": "rgba(0,0,0,0.15)", "width": 1}
+    fig.add_scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line=thin,
+        name="levels of f = xy",
+        hoverinfo="skip",
+        showlegend=False,
     )
+    for (x_text, y_text), text in zip(
+        ((0.6, 0.85), (-0.6, 0.85)), ("xy > 0: y is winning", "xy < 0: x is winning"), strict=True
+    ):
+        fig.add_annotation(x=x_text * half, y=y_text * half, text=text, showarrow=False)
 
 
 def _animation_controls(shown: np.ndarray) -> dict[str, Any]:
     """A play/pause pair and a step slider; both animate in the browser, without a rerun."""
-    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}}
-    running = {"frame": {"duration": 120, "redraw": False}, "fromcurrent": True}
+    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}}
+    running = {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True}
     buttons = [
         {"label": "▶ play", "method": "animate", "args": [None, running]},
         {"label": "❚❚ pause", "method": "animate", "args": [[None], still]},
@@ -68,10 +83,10 @@ def _animation_controls(shown: np.ndarray) -> dict[str, Any]:
     steps = [{"label": str(t), "method": "animate", "args": [[str(t)], still]} for t in shown]
     return {
         "updatemenus": [
-            {"type": "buttons", "direction": "left", "x": 0, "y": -0.1, "buttons": buttons}
+            {"type": "buttons", "direction": "left", "x": 0, "y": -0.13, "buttons": buttons}
         ],
         "sliders": [
-            {"x": 0.2, "len": 0.8, "y": -0.02, "currentvalue": {"prefix": "step "}, "steps": steps}
+            {"x": 0.2, "len": 0.8, "y": -0.1, "currentvalue": {"prefix": "step "}, "steps": steps}
         ],
     }
 
@@ -93,14 +108,15 @@ def _add_guides(fig: go.Figure, paths: Mapping[str, np.ndarray], lr: float) -> N
 def cycle_figure(paths: Mapping[str, np.ndarray], lr: float) -> go.Figure:
     """The (x, y) paths over the contours of f = xy, animated step by step (play button and slider)."""
     half = _view_half_width(paths)
-    fig = go.Figure(_background(half))
+    fig = go.Figure()
+    _add_background(fig, half)
     _add_guides(fig, paths, lr)
     animated = []  # index of each path's growing line; its current-point marker follows it
     for update, path in paths.items():
         color = COLORS.get(update, "black")
         faint = {"color": color, "width": 1}
         fig.add_scatter(
-            x=path[:, 0], y=path[:, 1], mode="lines", line=faint, opacity=0.25, showlegend=False
+            x=path[:, 0], y=path[:, 1], mode="lines", line=faint, opacity=0.45, showlegend=False
         )
         animated.append(len(fig.data))
         line, dot = {"color": color}, {"size": 14, "color": color, "line": {"color": "white"}}
@@ -127,8 +143,8 @@ def cycle_figure(paths: Mapping[str, np.ndarray], lr: float) -> go.Figure:
     fig.update_layout(
         **_animation_controls(shown),
         height=620,
-        margin={"l": 0, "r": 0, "t": 10, "b": 100},
-        legend={"orientation": "h", "y": 1.1},
+        margin={"l": 0, "r": 0, "t": 60, "b": 150},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )
     fig.update_xaxes(range=[-half, half], title="x (minimises xy)", zeroline=False)
     fig.update_yaxes(range=[-half, half], title="y (maximises xy)", scaleanchor="x", zeroline=False)
@@ -158,17 +174,18 @@ def radius_figure(paths: Mapping[str, np.ndarray], lr: float) -> go.Figure:
 def cycle_table(
     paths: Mapping[str, np.ndarray], lr: float, n_rows: int = 12
 ) -> list[dict[str, Any]]:
-    """The first steps as rows: t, then x, y and f = xy of each update, and the quantity that
-    explains its path (the invariant for alternating, the radius for simultaneous)."""
+    """The first steps as rows: t, then x and y of each update with the quantity that explains its
+    path: the invariant x² + y² + lr·xy of alternating steps, the radius of simultaneous ones."""
     rows = []
     for t in range(min(n_rows, len(next(iter(paths.values()))))):
         row: dict[str, Any] = {"t": t}
         for update, path in paths.items():
             x, y = (float(v) for v in path[t])
-            row |= {f"x ({update})": x, f"y ({update})": y, f"xy ({update})": game_value(x, y)}
+            short = update[:3]
+            row |= {f"x {short}": x, f"y {short}": y}
             if update == "alternating":
-                row["x² + y² + lr·xy (alternating)"] = alternating_invariant(x, y, lr)
+                row["x²+y²+lr·xy"] = alternating_invariant(x, y, lr)
             else:
-                row[f"radius ({update})"] = float(np.hypot(x, y))
+                row[f"radius {short}"] = float(np.hypot(x, y))
         rows.append(row)
     return rows

@@ -58,6 +58,7 @@ def path_endpoints(
     seeds: tuple[int, int] = (0, 1),
     digits: tuple[int, int] = (0, 1),
     search_seed: int = 0,
+    min_confidence: float = 0.9,
     classifier: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Two latents (d,): from two noise ``seeds``, zeros -> ones, or two ``digits`` the classifier
@@ -70,7 +71,12 @@ def path_endpoints(
     if classifier is None:
         raise ConfigError("endpoints by digit need the classifier checkpoints/classifier.pt")
     return endpoints_for_classes(
-        model, classifier, *digits, seed=search_seed, max_tries=DIGIT_SEARCH_TRIES
+        model,
+        classifier,
+        *digits,
+        seed=search_seed,
+        min_confidence=min_confidence,
+        max_tries=DIGIT_SEARCH_TRIES,
     )
 
 
@@ -140,11 +146,18 @@ def latent_walk(
     seeds: tuple[int, int] = (0, 1),
     digits: tuple[int, int] = (0, 1),
     search_seed: int = 0,
+    min_confidence: float = 0.9,
 ) -> Walk:
     """Pick the endpoints by ``mode`` and decode the path between them twice: finely for the
     slider and in ``n_frames`` steps for the strip."""
     z0, z1 = path_endpoints(
-        model, mode, seeds=seeds, digits=digits, search_seed=search_seed, classifier=classifier
+        model,
+        mode,
+        seeds=seeds,
+        digits=digits,
+        search_seed=search_seed,
+        min_confidence=min_confidence,
+        classifier=classifier,
     )
     slider = path_frames(model, z0, z1, SLIDER_POSITIONS, method, classifier)
     strip = path_frames(model, z0, z1, n_frames, method, classifier)
@@ -207,6 +220,7 @@ def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.F
     lo, hi = latent.axis[0] - half, latent.axis[-1] + half
     fig = go.Figure()
     classes = frames.predicted if frames.predicted is not None else np.zeros(len(latent.points))
+    frame = {"symbol": "square-open", "size": 560 // len(latent.axis), "line": {"width": 2}}
     for digit in np.unique(classes):
         mask = classes == digit
         name = f"reads as {digit}" if frames.predicted is not None else "grid point"
@@ -215,7 +229,7 @@ def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.F
             y=latent.points[mask, 1],
             mode="markers",
             name=name,
-            marker={"size": 7, "color": CLASS_COLORS[int(digit)], "opacity": 0.8},
+            marker=frame | {"color": CLASS_COLORS[int(digit)]},
             hovertemplate="z = (%{x:.2f}, %{y:.2f})<extra>" + name + "</extra>",
         )
     if path is not None:
