@@ -4,7 +4,7 @@
     python bench/latent_latency.py --checkpoint checkpoints/gan.pt --moves 40
 
 The page decodes the whole path once (``latent_walk``: 101 slider frames as PNGs, plus the strip),
-and the slider lives in a fragment (``pages.explore_common.path_position``) that only picks one
+and the slider lives in a fragment (``app_pages.explore_common.path_position``) that only picks one
 of those PNGs. Printed as JSON, medians in milliseconds:
 
     slider_move_ms        the fragment's script run for one slider move, in AppTest
@@ -42,7 +42,7 @@ from gendl.views.explore import decode_point, latent_walk  # noqa: E402
 
 FRAGMENT_SCRIPT = """
 import streamlit as st
-from pages.explore_common import path_position
+from app_pages.explore_common import path_position
 walk = st.session_state["bench_walk"]
 path_position(walk.slider, walk.pngs)
 """
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(args.checkpoint, Path(tmp) / "bench.pt")
         else:
             save_checkpoint(Path(tmp) / "bench.pt", model)
-        page = AppTest.from_file(str(REPO / "pages" / "latent.py"), default_timeout=120)
+        page = AppTest.from_file(str(REPO / "app_pages" / "latent.py"), default_timeout=120)
         page.run()
         full_rerun = timed_moves(page, max(5, args.moves // 3))
 

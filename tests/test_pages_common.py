@@ -2,7 +2,7 @@
 
 import os
 
-from pages.common import _xsrf_token
+from app_pages.common import _xsrf_token
 
 
 def _masked(token: bytes, mask: bytes) -> str:

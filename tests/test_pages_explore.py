@@ -51,7 +51,7 @@ def digit_vae() -> VAE:
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """Empty checkpoint directory and run store; fresh Streamlit caches."""
-    monkeypatch.syspath_prepend(str(REPO))  # pages import pages.explore_common
+    monkeypatch.syspath_prepend(str(REPO))  # pages import app_pages.explore_common
     monkeypatch.chdir(REPO)
     checkpoints, runs = tmp_path / "checkpoints", tmp_path / "runs"
     checkpoints.mkdir()
@@ -85,7 +85,7 @@ def generators(app_env):
 
 
 def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "app_pages" / name), default_timeout=60)
     at.query_params.update(query)
     return at.run()
 

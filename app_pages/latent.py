@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
+from app_pages.explore_common import classifier, path_position, pick_generator
 from gendl.errors import GendlError
 from gendl.latent import INTERPOLATIONS
 from gendl.views import explore
-from pages.explore_common import classifier, path_position, pick_generator
 
 QUERY = "query-params"
 

@@ -6,6 +6,7 @@ fragment polls them, so the sweep trains in the background while the charts fill
 
 import streamlit as st
 
+from app_pages.common import engine, reported, run_rows, session_owner
 from gendl.errors import ConfigError
 from gendl.runs import TERMINAL_STATES
 from gendl.sources import checkpoint_dir
@@ -20,7 +21,6 @@ from gendl.views.sweep import (
     sweep_curves_figure,
 )
 from gendl.views.training import estimate_seconds, format_duration
-from pages.common import engine, reported, run_rows, session_owner
 
 QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))

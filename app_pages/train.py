@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages.common import engine, reported, run_rows, session_owner
 from gendl.config import config_to_dict, deep_merge
 from gendl.data import DATASETS, MAX_SEQ_LENGTH, MIN_SEQ_LENGTH
 from gendl.errors import ConfigError, GendlError
@@ -23,7 +24,6 @@ from gendl.views.training import (
     progress,
     variant,
 )
-from pages.common import engine, reported, run_rows, session_owner
 
 QUERY = {"bind": "query-params"}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
+from app_pages.explore_common import classifier, classifier_stamp, current_store, pick_generator
 from gendl.errors import GendlError
 from gendl.views import scores as views
-from pages.explore_common import classifier, classifier_stamp, current_store, pick_generator
 
 QUERY = "query-params"
 

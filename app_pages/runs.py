@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.common import engine, reported, run_rows, session_owner
 from gendl.export import export_run
 from gendl.records import STATES
 from gendl.train import FAMILIES
@@ -16,7 +17,6 @@ from gendl.views.training import (
     run_row,
     variant,
 )
-from pages.common import engine, reported, run_rows, session_owner
 
 QUERY = {"bind": "query-params"}
 

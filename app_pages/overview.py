@@ -2,11 +2,11 @@
 
 import streamlit as st
 
+from app_pages.common import engine, session_owner
 from gendl.catalogue import CATALOGUE, shipped_checkpoints
 from gendl.sources import checkpoint_dir
 from gendl.views.overview import shipped_rows
 from gendl.views.training import run_row
-from pages.common import engine, session_owner
 
 PAGES = {
     "Train": "train any model live: curves, sample grid, pause and single-step",
