@@ -101,10 +101,12 @@ def run_sweep(
     """
     start = time.perf_counter()
     with RunEngine(root, max_workers=workers) as engine:
-        ids = [
-            engine.start("sequence", c.config, name=f"{c.model} L={c.length} seed={c.seed}")
-            for c in cells
-        ]
+        # longest sequences first: the slowest runs do not start last and leave a worker idle
+        ids = [0] * len(cells)
+        for k in sorted(range(len(cells)), key=lambda k: -cells[k].length):
+            c = cells[k]
+            name = f"{c.model} L={c.length} seed={c.seed}"
+            ids[k] = engine.start("sequence", c.config, name=name)
         pending, ended = dict(zip(ids, cells, strict=True)), {}
         while pending:
             time.sleep(0.2)
