@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,14 @@ def _xsrf_token(cookie: str) -> bytes | None:
     if version != "2" or not mask_bytes:
         return None
     return bytes(b ^ mask_bytes[k % len(mask_bytes)] for k, b in enumerate(masked_bytes))
+
+
+def refuse_unknown_link_value(key: str, choices: Iterable[str], hint: str = "") -> None:
+    """A warning when the URL sets ``key`` to a value not among ``choices``. Call it before the
+    widget bound to ``key``: Streamlit drops such a value and shows the default, silently."""
+    asked = st.query_params.get(key)
+    if asked is not None and asked not in choices:
+        st.warning(f"The link's {key}={asked!r} is not one of the choices here; ignored. {hint}")
 
 
 @contextmanager

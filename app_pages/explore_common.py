@@ -8,6 +8,7 @@ import os
 import streamlit as st
 from torch import nn
 
+from app_pages.common import refuse_unknown_link_value
 from gendl.errors import GendlError
 from gendl.sources import GeneratorSource, list_generators, load_generator
 from gendl.store import DEFAULT_ROOT, RunStore
@@ -18,6 +19,10 @@ NO_GENERATOR = (
     "No GAN or VAE to explore yet. Train one on the **Train** page, or run "
     "`python -m gendl train vae --max-steps 300 --out checkpoints/vae.pt` (about 30 s); shipped "
     "checkpoints in `checkpoints/` and finished GAN/VAE runs appear here by themselves."
+)
+
+ONLY_LISTED = (
+    "Only the checkpoints in `checkpoints/` and the finished runs listed here can be opened."
 )
 
 
@@ -74,6 +79,7 @@ def pick_generator(prefix: str) -> tuple[GeneratorSource, nn.Module] | None:
         st.info(NO_GENERATOR)
         return None
     by_label = {source.label: source for source in sources}
+    refuse_unknown_link_value(f"{prefix}_generator", by_label, ONLY_LISTED)
     label = st.selectbox(
         "Generator", list(by_label), key=f"{prefix}_generator", bind="query-params"
     )

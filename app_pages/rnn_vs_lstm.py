@@ -6,7 +6,13 @@ fragment polls them, so the sweep trains in the background while the charts fill
 
 import streamlit as st
 
-from app_pages.common import engine, reported, run_rows, session_owner
+from app_pages.common import (
+    engine,
+    refuse_unknown_link_value,
+    reported,
+    run_rows,
+    session_owner,
+)
 from gendl.errors import ConfigError
 from gendl.runs import TERMINAL_STATES
 from gendl.sources import checkpoint_dir
@@ -118,6 +124,7 @@ lengths = cols[0].multiselect(
     "sequence lengths", LENGTHS, default=[5, 10, 15, 20], key="rnnlstm_lengths", **QUERY
 )
 n_seeds = cols[1].number_input("seeds", 1, 10, 2, key="rnnlstm_seeds", **QUERY)
+refuse_unknown_link_value("rnnlstm_recipe", SWEEP_PRESETS)
 recipe = cols[2].selectbox(
     "recipe",
     list(SWEEP_PRESETS),

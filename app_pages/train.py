@@ -4,6 +4,7 @@ The run trains in a worker process of the engine; a fragment polls its new metri
 second, so the page never waits for training and the run goes on while other pages are open.
 """
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -160,11 +161,23 @@ else:
     early = ", less if it solves the task first" if family == "sequence" else ""
     cols[3].markdown(f"Estimated duration  \n**about {seconds}**{early}")
 
-if "train_run" not in st.session_state and "train_run" in st.query_params:
+
+def run_from_link(asked: str) -> int | None:
+    """The run named by the URL's ``train_run``, or None with a warning why it is ignored."""
+    if not (asked.isascii() and asked.isdigit() and len(asked) <= 12):
+        st.warning(f"The link's train_run={asked!r} is not a run id; ignored.")
+        return None
     try:
-        st.session_state["train_run"] = int(st.query_params["train_run"])
-    except ValueError:
-        st.query_params.pop("train_run")
+        return engine().status(int(asked)).id
+    except GendlError:
+        st.warning(f"The link's train_run={asked} names no run in the store; ignored.")
+        return None
+
+
+if "train_run" not in st.session_state and "train_run" in st.query_params:
+    linked = run_from_link(st.query_params.pop("train_run"))
+    if linked is not None:
+        st.session_state["train_run"] = linked
 
 
 def current_run() -> Any:
@@ -252,7 +265,12 @@ def sample_grid(where: Any, run_id: int) -> None:
     step = max(grids)
     if len(grids) > 1:
         step = where.select_slider("grid at step", list(grids), value=step, key="train_grid_step")
-    where.image(grids[step], caption=f"fixed noise, step {step}", width="stretch")
+    try:
+        png = Path(grids[step]).read_bytes()
+    except OSError:  # deleted from the run's folder, or the folder was moved
+        where.warning(f"The sample grid of step {step} is missing: {Path(grids[step]).name}.")
+        return
+    where.image(png, caption=f"fixed noise, step {step}", width="stretch")
 
 
 live(config)

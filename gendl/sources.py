@@ -92,6 +92,9 @@ def _shipped_source(path: Path, entry: dict[str, Any]) -> GeneratorSource | None
     config, scores = entry.get("config"), _scores(entry.get("scores"))
     if kind is not None and kind not in GENERATIVE_KINDS:
         return None  # a classifier or sequence model: nothing to decode
+    if not path.resolve().is_relative_to(path.parent.resolve()):
+        error = f"{path}: links to a file outside {path.parent}, which is never opened"
+        return GeneratorSource(name, f"{name} (outside)", kind or "", "?", path, error=error)
     if not path.is_file():
         error = "listed in manifest.json, but the file is missing"
         return GeneratorSource(name, f"{name} (missing)", kind or "", "?", path, error=error)
@@ -131,19 +134,27 @@ def _store_of(store_or_engine: Any) -> RunStore | None:
 
 
 def run_generators(store: RunStore) -> list[GeneratorSource]:
-    """Finished (or stopped) GAN and VAE runs that saved a model, newest first."""
+    """Finished (or stopped) GAN and VAE runs that saved a model, newest first; one whose model
+    file is gone since (deleted by hand) is an entry with its error."""
     sources = []
     for run in store.list_runs(RUN_STATES):
-        path = store.run_dir(run.id) / MODEL_NAME
-        if run.family not in GENERATIVE_KINDS or not path.is_file():
+        if run.family not in GENERATIVE_KINDS:
             continue
+        path = store.run_dir(run.id) / MODEL_NAME
+        if not path.is_file() and not store.artifacts(run.id, "model"):
+            continue  # never saved one: stopped before its first step, or while interrupted
         variant = variant_name(run.family, run.config)
         last = store.metrics_since(run.id, run.step - 1)  # the final row carries the last scores
         name = f" {run.name}" if run.name else ""
         label = f"{variant} · run {run.id}{name} ({run.step} steps)"
+        error = None
+        if not path.is_file():
+            label, error = f"{label} (model missing)", f"{path}: the run's model file is missing"
         scores = _scores(last[-1] if last else {})
         sources.append(
-            GeneratorSource(f"run:{run.id}", label, run.family, variant, path, scores, run.id)
+            GeneratorSource(
+                f"run:{run.id}", label, run.family, variant, path, scores, run.id, error
+            )
         )
     return sources
 

@@ -1,0 +1,318 @@
+"""Issue 6 on the pages: broken checkpoint files, run directories with missing files, a diverged
+run, twenty sessions at once, and paths from the URL. AppTest over a temporary checkpoint
+directory and run store; runs train in real worker processes on fake data with tiny budgets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app_pages.common import engine
+from gendl.checkpoints import save_checkpoint
+from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
+from gendl.sources import CHECKPOINT_DIR_ENV
+from gendl.store import RunStore
+from gendl.train.scoring import shipped_classifier
+
+REPO = Path(__file__).resolve().parent.parent
+needs_classifier = pytest.mark.skipif(
+    shipped_classifier() is None, reason="needs the shipped checkpoints/classifier.pt"
+)
+
+
+def tiny_vae(latent_dim: int = 2) -> VAE:
+    return VAE(VAEConfig(latent_dim=latent_dim, encoder_dims=(16,), decoder_dims=(32,)))
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """Empty checkpoint directory and run store; fresh Streamlit caches; the engine the pages
+    made is closed at the end."""
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.chdir(REPO)
+    checkpoints, runs = tmp_path / "checkpoints", tmp_path / "runs"
+    checkpoints.mkdir()
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(checkpoints))
+    monkeypatch.setenv("GENDL_RUNS_DIR", str(runs))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield checkpoints, RunStore(runs)
+    engine().close(timeout=30)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def page(name: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app_pages" / f"{name}.py"), default_timeout=60)
+    at.query_params.update(query)
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception[0].stack_trace if at.exception else ""
+
+
+def messages(at: AppTest) -> list[str]:
+    return [m.value for kind in ("error", "warning") for m in at.get(kind)]
+
+
+# ---------------------------------------------------------------- broken checkpoint files
+
+
+class CodeOnLoad:
+    """Unpickling this calls ``open(marker, "w")``: a checkpoint that would run code if loaded
+    with ``weights_only=False``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def payload(kind: str, config: dict, state: dict) -> dict:
+    return {"format": 1, "kind": kind, "config": config, "state_dict": state, "meta": {}}
+
+
+def write_broken_files(directory: Path, marker: Path) -> dict[str, str]:
+    """Every way a checkpoint can be wrong, next to a good GAN; file name -> what the page says."""
+    save_checkpoint(directory / "gan.pt", GAN(GANConfig(latent_dim=8)))
+    good = (directory / "gan.pt").read_bytes()
+    (directory / "truncated.pt").write_bytes(good[: len(good) // 2])
+    (directory / "empty.pt").write_bytes(b"")
+    (directory / "random.pt").write_bytes(random.Random(0).randbytes(4096))
+    save_checkpoint(directory / "wrong_kind.pt", MNISTClassifier())  # the manifest says vae
+    torch.save(payload("wgan", {}, {}), directory / "unknown_kind.pt")
+    small, big = tiny_vae(2), tiny_vae(3)
+    torch.save(payload("vae", asdict(small.config), big.state_dict()), directory / "shape.pt")
+    torch.save(payload("vae", {"latent_dim": 0}, small.state_dict()), directory / "config.pt")
+    torch.save(small.state_dict(), directory / "old_format.pt")  # a bare state_dict
+    torch.save(payload("gan", {}, {"w": CodeOnLoad(marker)}), directory / "code.pt")
+    (directory / "code_pickle.pt").write_bytes(pickle.dumps(CodeOnLoad(marker)))
+    manifest = [{"file": "wrong_kind.pt", "kind": "vae", "name": "VAE"}]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return {
+        "truncated.pt": "not a readable checkpoint",
+        "empty.pt": "file is empty",
+        "random.pt": "not a readable checkpoint",
+        "wrong_kind.pt": "holds a classifier model, expected gan or vae",
+        "unknown_kind.pt": "unknown kind 'wgan'",
+        "shape.pt": "weights do not fit vae model",
+        "config.pt": "latent_dim",
+        "old_format.pt": "old format",
+        "code.pt": "not a readable checkpoint",
+        "code_pickle.pt": "not a readable checkpoint",
+    }
+
+
+def option_of(at: AppTest, key: str, file_name: str) -> str:
+    (label,) = [o for o in at.selectbox(key=key).options if o.endswith(f" {file_name}") or
+                o.startswith(f"{file_name} ")]  # fmt: skip
+    return label
+
+
+@needs_classifier
+@pytest.mark.parametrize("name", ["latent", "scores"])
+def test_every_broken_file_is_named_with_its_problem_and_the_good_one_still_works(
+    app_env, tmp_path, name
+):
+    checkpoints, _ = app_env
+    marker = tmp_path / "code_ran"
+    expected = write_broken_files(checkpoints, marker)
+    key = f"{name}_generator"
+    at = page(name, scores_n="1000", scores_real="false")
+    assert_clean(at)
+    for file_name, problem in expected.items():
+        at.selectbox(key=key).select(option_of(at, key, file_name)).run()
+        assert_clean(at)
+        shown = messages(at)
+        assert any(file_name in m and problem in m for m in shown), (file_name, shown)
+        assert not at.get("plotly_chart"), file_name  # nothing drawn from a broken file
+    at.selectbox(key=key).select(option_of(at, key, "gan.pt")).run()
+    assert_clean(at)
+    assert not messages(at)
+    assert at.get("plotly_chart")  # the strip, or the histogram
+    assert not marker.exists()  # no code from a checkpoint ever ran
+
+
+# ---------------------------------------------------------------- runs with missing files
+
+
+def run_with_files(store: RunStore, family: str, model, name: str) -> int:
+    """A finished run with three metric rows, sample grids at steps 100 and 200 and its model."""
+    from gendl.worker import save_grid
+
+    config = {"max_steps": 200, "max_seconds": None, "model": asdict(model.config)}
+    if family == "gan":
+        config.update(loss="bce", d_steps=1)
+    run_id = store.create_run(family, config, name=name, state="running")
+    directory = store.run_dir(run_id)
+    grids = [
+        (step, "sample_grid", str(save_grid(torch.rand(4, 1, 28, 28), directory / f"s{step}.png")))
+        for step in (100, 200)
+    ]
+    rows = [{"step": s, "elapsed_s": s / 100, "loss": 1.0 / s, "recon_loss": 1.0 / s,
+             "kl_loss": 0.1, "d_loss": 0.7, "g_loss": 0.7} for s in (1, 100, 200)]  # fmt: skip
+    store.append_metrics(run_id, rows, grids)
+    path = save_checkpoint(directory / "model.pt", model)
+    store.append_metrics(run_id, [], [(200, "model", str(path))])
+    store.update_run(run_id, state="finished")
+    return run_id
+
+
+@pytest.fixture
+def runs_missing_files(app_env):
+    """A VAE run whose last sample grid and model.pt were deleted, and a GAN run whose samples
+    folder is gone (its model is still there)."""
+    _, store = app_env
+    vae = run_with_files(store, "vae", tiny_vae(), "grid deleted")
+    (store.run_dir(vae) / "s200.png").unlink()
+    (store.run_dir(vae) / "model.pt").unlink()
+    gan = run_with_files(store, "gan", GAN(GANConfig(latent_dim=8)), "samples deleted")
+    for png in store.run_dir(gan).glob("*.png"):
+        png.unlink()
+    return vae, gan
+
+
+def test_train_page_notes_a_deleted_sample_grid_where_the_image_was(runs_missing_files):
+    vae, gan = runs_missing_files
+    at = page("train", train_run=str(vae))
+    assert_clean(at)
+    assert any(m.value.startswith(f"Run {vae} ") for m in at.markdown)
+    notes = [c.value for c in at.caption] + [m.value for m in at.get("warning")]
+    assert any("s200.png" in note and "missing" in note for note in notes), notes
+    at.select_slider(key="train_grid_step").set_value(100).run()
+    assert_clean(at)
+    assert at.get("image")  # the grid still on disk is shown
+    at = page("train", train_run=str(gan))
+    assert_clean(at)
+    assert not at.get("image")
+
+
+def test_runs_page_lists_and_compares_runs_with_missing_files(runs_missing_files):
+    vae, gan = runs_missing_files
+    at = page("runs")
+    assert_clean(at)
+    assert set(at.dataframe[0].value["id"]) == {vae, gan}
+    at.multiselect(key="runs_selected").set_value([vae, gan]).run()
+    assert_clean(at)
+    at.selectbox(key="runs_target").set_value(vae).run()
+    assert_clean(at)
+    assert at.get("download_button")
+
+
+@needs_classifier
+def test_scores_page_names_a_run_whose_model_was_deleted(runs_missing_files):
+    vae, gan = runs_missing_files
+    at = page("scores", scores_n="1000", scores_real="false")
+    assert_clean(at)
+    options = at.selectbox(key="scores_generator").options
+    (deleted,) = [o for o in options if f"run {vae} " in o]
+    (present,) = [o for o in options if f"run {gan} " in o]
+    at.selectbox(key="scores_generator").select(deleted).run()
+    assert_clean(at)
+    assert any(f"run:{vae}" in m and "model.pt" in m for m in messages(at)), messages(at)
+    at.selectbox(key="scores_generator").select(present).run()
+    assert_clean(at)
+    assert at.metric[0].label == "Inception score, GAN"
+
+
+# ---------------------------------------------------------------- paths from the URL
+
+_opened: list[str] | None = None  # every path the process opens while a test watches
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if event == "open" and _opened is not None and isinstance(args[0], (str, bytes, Path)):
+        _opened.append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_record_open)  # audit hooks cannot be removed; idle unless ``_opened`` is set
+
+
+@pytest.fixture
+def opened_files():
+    global _opened
+    _opened = []
+    yield _opened
+    _opened = None
+
+
+@pytest.fixture
+def outside(app_env, tmp_path):
+    """A valid GAN checkpoint outside checkpoints/ and runs/, a link to it in each, and a
+    classifier run (an id of another kind)."""
+    checkpoints, store = app_env
+    secret = tmp_path / "outside" / "evil.pt"
+    save_checkpoint(secret, GAN(GANConfig(latent_dim=8)))
+    save_checkpoint(checkpoints / "gan.pt", GAN(GANConfig(latent_dim=8)))
+    (checkpoints / "link.pt").symlink_to(secret)
+    linked = run_with_files(store, "gan", GAN(GANConfig(latent_dim=8)), "linked model")
+    (store.run_dir(linked) / "model.pt").unlink()
+    (store.run_dir(linked) / "model.pt").symlink_to(secret)
+    config = {"max_steps": 5, "max_seconds": None, "model": {"arch": "mlp"}}
+    classifier = store.create_run("classifier", config, state="running")
+    store.append_metrics(classifier, [{"step": 5, "elapsed_s": 0.5, "loss": 1.0}])
+    store.update_run(classifier, state="finished")
+    return secret, linked, classifier
+
+
+def assert_not_opened(opened: list[str], secret: Path) -> None:
+    far = [p for p in opened if p.startswith(str(secret.parent)) or p == "/etc/passwd"]
+    assert not far, far
+
+
+LINKS = ["../../etc/passwd", "/etc/passwd", "../outside/evil.pt", "GAN · ../outside/evil.pt"]
+
+
+@needs_classifier
+@pytest.mark.parametrize("name", ["latent", "scores"])
+def test_generator_links_with_paths_or_other_ids_are_refused(
+    outside, opened_files, name
+):  # fmt: skip
+    secret, linked, classifier = outside
+    key = f"{name}_generator"
+    for asked in [*LINKS, str(secret), "run:1", f"run:{classifier}",
+                  f"GAN · run {classifier} (5 steps)"]:  # fmt: skip
+        at = page(name, **{key: asked}, scores_n="1000", scores_real="false")
+        assert_clean(at)
+        assert any(f"{key}={asked!r}" in w.value for w in at.warning), (asked, messages(at))
+        assert at.selectbox(key=key).value == "GAN · gan.pt"  # the first entry, not the link
+    for file_name, problem in (("link.pt", "outside"), (f"run:{linked}", "outside")):
+        label = next(o for o in at.selectbox(key=key).options if file_name.split(":")[-1] in o)
+        at.selectbox(key=key).select(label).run()
+        assert_clean(at)
+        assert any(problem in m for m in messages(at)), (file_name, messages(at))
+    assert_not_opened(opened_files, secret)
+
+
+def test_train_and_sweep_links_that_are_not_ids_are_refused(outside, opened_files):
+    secret, _, classifier = outside
+    for asked in [*LINKS, str(secret), "99999999999999999999999", "-1", "1e3", "٣"]:
+        at = page("train", train_run=asked)
+        assert_clean(at)
+        assert any("train_run=" in w.value for w in at.warning), (asked, messages(at))
+        assert "train_run" not in at.session_state
+    at = page("train", train_run="424242")
+    assert any("names no run" in w.value for w in at.warning)
+    at = page("train", train_run=str(classifier))  # an existing run of any kind can be watched
+    assert_clean(at)
+    assert at.session_state["train_run"] == classifier
+    for asked in LINKS:
+        at = page("rnn_vs_lstm", rnnlstm_recipe=asked)
+        assert_clean(at)
+        assert any("rnnlstm_recipe=" in w.value for w in at.warning), (asked, messages(at))
+        at = page("runs", runs_family=asked, runs_state=asked)
+        assert_clean(at)
+    assert_not_opened(opened_files, secret)
