@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
 
 CATALOGUE: list[dict[str, str]] = [
     {"model": "Vanilla RNN", "seed": "000", "idea": "one tanh state; gradients vanish over time"},
@@ -17,6 +19,11 @@ CATALOGUE: list[dict[str, str]] = [
     {"model": "VAE", "seed": "003", "idea": "encoder/decoder, continuous-Bernoulli likelihood"},
     {"model": "MNIST classifier", "seed": "003", "idea": "judges samples: inception score"},
 ]
+
+
+def checkpoint_dir() -> Path:
+    """``$GENDL_CHECKPOINT_DIR`` (read at call time), else ``checkpoints/``."""
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or CHECKPOINT_DIR)
 
 
 def shipped_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[dict[str, Any]]:

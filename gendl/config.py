@@ -21,9 +21,9 @@ C = TypeVar("C")
 def check_int(name: str, value: Any, low: int, high: int) -> None:
     """``value`` must be an int (not a bool) with ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {_short(value)}")
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")
+        raise ConfigError(f"{name} must be in [{low}, {high}], got {_short(value)}")
 
 
 def check_float(
@@ -32,24 +32,50 @@ def check_float(
     """``value`` must be a finite real number in ``[low, high]`` (``(low, high]`` if not inclusive)."""
     bracket = "[" if low_inclusive else "("
     allowed = f"{bracket}{low:g}, {high:g}]"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a number in {allowed}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        raise ConfigError(f"{name} must be a number in {allowed}, got {_short(value)}")
     too_low = value < low if low_inclusive else value <= low
     if too_low or value > high:
         raise ConfigError(f"{name} must be in {allowed}, got {value:g}")
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: a message stays one line for any input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A dict key for a message: as typed if it is a name, else quoted (newlines, odd types)."""
+    return key if isinstance(key, str) and key.isidentifier() else _short(key, 40)
+
+
+def check_config(name: str, value: Any, cls: type) -> None:
+    """``value`` must be a ``cls`` instance (a nested config such as the model's)."""
+    if not isinstance(value, cls):
+        raise ConfigError(
+            f"{name} must be a {cls.__name__} (a dict of its fields), got {_short(value)}"
+        )
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
     """``value`` must be one of ``choices``."""
     choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {_short(value)}")
 
 
 def check_int_tuple(name: str, value: Any, low: int, high: int, max_len: int = 8) -> None:
     """``value`` must be a non-empty tuple of ints, each in ``[low, high]``."""
     if not isinstance(value, tuple) or not 1 <= len(value) <= max_len:
-        raise ConfigError(f"{name} must be a tuple of 1 to {max_len} integers, got {value!r}")
+        raise ConfigError(f"{name} must be a list of 1 to {max_len} integers, got {_short(value)}")
     for i, item in enumerate(value):
         check_int(f"{name}[{i}]", item, low, high)
 
@@ -63,19 +89,37 @@ def config_from_dict(cls: type[C], data: Any) -> C:
     if not isinstance(data, dict):
         raise ConfigError(f"{cls.__name__} needs a dict, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(_key(key) for key in data if key not in fields)
     if unknown:
-        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+        raise ConfigError(
+            f"{cls.__name__} has no field(s) {', '.join(unknown)}; its fields: {', '.join(fields)}"
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
-        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
-            value = config_from_dict(hints[key], value)  # a nested config, e.g. the model's
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, (dict, hints[key])):
+                raise ConfigError(
+                    f"{key} must be a dict of {hints[key].__name__} fields, got {_short(value)}"
+                )
+            if isinstance(value, dict):
+                value = _nested(key, hints[key], value)  # a nested config, e.g. the model's
         kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def _nested(key: str, cls: type, data: dict[str, Any]) -> Any:
+    """``config_from_dict`` for a nested config; its errors name the field as ``key.field``."""
+    try:
+        return config_from_dict(cls, data)
+    except ConfigError as exc:
+        first = str(exc).split(" ", 1)[0]
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        message = f"{key}.{exc}" if first.split("[")[0] in names else f"{key}: {exc}"
+        raise ConfigError(message) from None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

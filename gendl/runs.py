@@ -25,7 +25,6 @@ from gendl.config import check_int, config_to_dict
 from gendl.errors import GendlError
 from gendl.pool import WorkerPool
 from gendl.store import Run, RunStore
-from gendl.train import build_config, family
 
 TERMINAL_STATES = ("finished", "failed", "stopped", "interrupted")
 MAX_SINGLE_STEPS = 10_000
@@ -84,6 +83,8 @@ class RunEngine:
 
         The config is validated first, so a bad field raises ConfigError and nothing is queued.
         """
+        from gendl.train import build_config  # torch: only for starting runs, not for reading
+
         full = config_to_dict(build_config(family_name, config or {}))
         run_id = self.store.create_run(family_name, full, name=name, owner=owner, shared=shared)
         self.pool.wake()
@@ -104,6 +105,8 @@ class RunEngine:
         """Run ``n`` single steps of a paused run; ``part`` is "all", or "d" / "g" for a GAN."""
         check_int("n", n, 1, MAX_SINGLE_STEPS)
         run = self._controlled(run_id, owner)
+        from gendl.train import family
+
         trainer_cls = family(run.family).trainer_cls
         parts = getattr(trainer_cls, "parts", ("all",))
         if part not in parts:

@@ -48,7 +48,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def family(name: str) -> Family:
-    if name not in FAMILIES:
+    if not isinstance(name, str) or name not in FAMILIES:
         raise ConfigError(f"family must be one of {', '.join(FAMILIES)}; got {name!r}")
     return FAMILIES[name]
 
@@ -56,14 +56,18 @@ def family(name: str) -> Family:
 def build_config(family_name: str, overrides: dict[str, Any] | None = None) -> Any:
     """A validated training config: the family's defaults with ``overrides`` merged in."""
     cls = family(family_name).config_cls
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"config overrides must be a dict, got {type(overrides).__name__}")
     return config_from_dict(cls, deep_merge(config_to_dict(cls()), overrides or {}))
 
 
 def preset_config(preset: str, overrides: dict[str, Any] | None = None) -> tuple[str, Any]:
     """``(family, config)`` for a CLI model name such as ``lsgan``, with further overrides."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ConfigError(f"model must be one of {', '.join(PRESETS)}; got {preset!r}")
     name, values = PRESETS[preset]
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"config overrides must be a dict, got {type(overrides).__name__}")
     return name, build_config(name, deep_merge(values, overrides or {}))
 
 
@@ -71,4 +75,7 @@ def make_trainer(family_name: str, config: Any) -> Trainer:
     """The family's trainer for ``config`` (a config object, or a dict of overrides)."""
     if isinstance(config, dict):
         config = build_config(family_name, config)
-    return family(family_name).trainer_cls(config)
+    spec = family(family_name)
+    if not isinstance(config, spec.config_cls):
+        raise ConfigError(f"a {family_name} run needs a {spec.config_cls.__name__} or a dict")
+    return spec.trainer_cls(config)

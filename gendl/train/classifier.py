@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from gendl.config import check_choice, check_float, check_int
+from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import DATASETS, BatchStream, ImageSet, load_images
 from gendl.metrics import classifier_probs
 from gendl.models.classifier import ClassifierConfig, MNISTClassifier
 from gendl.train.common import Metrics, OnStep, Trainer, check_budget, grad_norm, run_trainer
+from gendl.train.memory import check_memory, classifier_bytes
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,14 @@ class ClassifierTrainConfig:
     data: str = "mnist"  # or "fake" for smoke runs
 
     def __post_init__(self) -> None:
+        check_config("model", self.model, ClassifierConfig)
         check_choice("data", self.data, DATASETS)
         check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
         check_int("batch_size", self.batch_size, 1, 8192)
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
         check_int("seed", self.seed, 0, 2**31 - 1)
+        check_memory(self, classifier_bytes(self), ("model.arch", "batch_size"))
 
 
 def accuracy(model: MNISTClassifier, data: ImageSet) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gendl.config import check_choice, check_float, check_int
+from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import DATASETS, BatchStream, load_images
 from gendl.errors import ConfigError
 from gendl.losses import GAN_LOSSES, discriminator_loss, generator_loss
@@ -25,6 +25,7 @@ from gendl.train.common import (
     run_trainer,
     seeded_generator,
 )
+from gendl.train.memory import check_memory, gan_bytes
 from gendl.train.scoring import evaluate_generator
 
 
@@ -45,6 +46,7 @@ class GANTrainConfig:
     data: str = "mnist"
 
     def __post_init__(self) -> None:
+        check_config("model", self.model, GANConfig)
         check_choice("loss", self.loss, GAN_LOSSES)
         check_float("lr_d", self.lr_d, 0.0, 1.0, low_inclusive=False)
         check_float("lr_g", self.lr_g, 0.0, 1.0, low_inclusive=False)
@@ -60,6 +62,7 @@ class GANTrainConfig:
             )
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_choice("data", self.data, DATASETS)
+        check_memory(self, gan_bytes(self), ("model.arch", "batch_size"))
 
 
 class GANTrainer(Trainer):

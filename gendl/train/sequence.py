@@ -15,10 +15,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gendl.config import check_choice, check_float, check_int
+from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
 from gendl.models.sequence import SequenceClassifier, SequenceConfig
 from gendl.train.common import Metrics, OnStep, Trainer, check_budget, run_trainer, seeded_generator
+from gendl.train.memory import check_memory, sequence_bytes
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -39,6 +40,7 @@ class SequenceTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_config("model", self.model, SequenceConfig)
         check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
         check_int("batch_size", self.batch_size, 1, 4096)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -50,6 +52,8 @@ class SequenceTrainConfig:
         if self.solved_acc is not None:
             check_float("solved_acc", self.solved_acc, 0.0, 1.0, low_inclusive=False)
         check_int("seed", self.seed, 0, 2**31 - 1)
+        fields = ("model.hidden_dim", "batch_size", "seq_length", "eval_batch")
+        check_memory(self, sequence_bytes(self), fields)
 
 
 SWEEP_PRESETS: dict[str, dict[str, Any]] = {

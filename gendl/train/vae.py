@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gendl.config import check_choice, check_float, check_int
+from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import DATASETS, BatchStream, load_images
 from gendl.errors import ConfigError
 from gendl.losses import VAE_LIKELIHOODS, vae_loss
@@ -23,6 +23,7 @@ from gendl.train.common import (
     run_trainer,
     seeded_generator,
 )
+from gendl.train.memory import check_memory, vae_bytes
 from gendl.train.scoring import evaluate_generator
 
 
@@ -41,6 +42,7 @@ class VAETrainConfig:
     data: str = "mnist"
 
     def __post_init__(self) -> None:
+        check_config("model", self.model, VAEConfig)
         check_choice("likelihood", self.likelihood, VAE_LIKELIHOODS)
         check_float("log_norm_coef", self.log_norm_coef, 0.0, 10.0)
         check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
@@ -54,6 +56,8 @@ class VAETrainConfig:
             )
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_choice("data", self.data, DATASETS)
+        fields = ("model.encoder_dims", "model.decoder_dims", "batch_size")
+        check_memory(self, vae_bytes(self), fields)
 
 
 class VAETrainer(Trainer):
