@@ -95,8 +95,13 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def _copy_model(model_path: Path, out: str, name: str) -> Path:
+def _copy_model(model_path: Path, out: str, name: str, half: bool = False) -> Path:
     target = Path(out) if out.endswith(".pt") else Path(out) / f"{name}.pt"
+    if half:  # fp16 storage, half the size; the model still loads and runs as float32
+        from gendl.checkpoints import load_checkpoint, save_checkpoint
+
+        checkpoint = load_checkpoint(model_path)
+        return save_checkpoint(target, checkpoint.build(), checkpoint.meta, half=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     shutil.copyfile(model_path, tmp)
@@ -140,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
     model_path = store.run_dir(run_id) / MODEL_NAME
     if args.out and model_path.is_file():
-        summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model))
+        summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model, args.half))
     if state == "failed":
         print(f"error: run {run_id} failed: {reason}", file=sys.stderr)
     elif not args.json:
@@ -253,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--out", default=None, help="copy the trained model to FILE.pt or DIR/")
+    train.add_argument("--half", action="store_true", help="store --out's weights as fp16")
     train.add_argument(
         "--threads",
         type=_positive_int,
