@@ -10,6 +10,9 @@ import os
 import pickle
 import random
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,6 +64,27 @@ def page(name: str, **query: str) -> AppTest:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, at.exception[0].stack_trace if at.exception else ""
+
+
+def rerun_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 90.0) -> AppTest:
+    """Rerun the page (as its polling fragment would) until ``done(at)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert_clean(at)
+        if done(at):
+            return at
+        assert time.monotonic() < deadline, "the page never showed the expected state"
+        time.sleep(0.3)
+
+
+def status_line(at: AppTest) -> str:
+    return next((m.value for m in at.markdown if m.value.startswith("Run ")), "")
+
+
+def figure(at: AppTest, key: str) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    return json.loads(chart.proto.spec)
 
 
 def messages(at: AppTest) -> list[str]:
@@ -316,3 +340,145 @@ def test_train_and_sweep_links_that_are_not_ids_are_refused(outside, opened_file
         at = page("runs", runs_family=asked, runs_state=asked)
         assert_clean(at)
     assert_not_opened(opened_files, secret)
+
+
+# ---------------------------------------------------------------- a diverged run
+
+DIVERGING_VAE = {  # lr 0.5 on fake data: the loss is nan at step 2 (tests/test_cli_runs.py)
+    "train_preset": "vae",
+    "train_data": "fake",
+    "train_vae_lr": "0.5",
+    "train_vae_n_score": "0",
+    "train_batch_size": "16",
+    "train_vae_max_steps": "50",
+    "train_vae_eval_every": "1",
+}
+
+
+def test_a_diverged_run_shows_its_reason_and_earlier_metrics(app_env):
+    at = page("train", **DIVERGING_VAE)
+    assert_clean(at)
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_run"]
+    rerun_until(at, lambda at: "**failed**" in status_line(at))
+    assert "loss became nan at step 2" in status_line(at)
+    curves = figure(at, "train_curves")["data"]
+    assert [trace["x"] for trace in curves] == [[1], [1]]  # recon_loss and kl_loss of step 1
+    assert at.get("image")  # the sample grid of step 1
+
+    at = page("runs")
+    assert_clean(at)
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert (row["id"], row["state"], row["step"]) == (run_id, "failed", 1)
+    assert "loss became nan at step 2" in row["reason"]
+    at.multiselect(key="runs_selected").set_value([run_id]).run()
+    assert_clean(at)
+    (trace,) = figure(at, "runs_overlay")["data"]
+    assert trace["x"] == [1]
+
+
+# ---------------------------------------------------------------- twenty sessions at once
+
+N_SESSIONS = 20
+SESSION_RUN = {  # a tiny LSTM with a budget it never reaches: each session stops its own run
+    "train_preset": "lstm",
+    "train_lstm_hidden_dim": "8",
+    "train_batch_size": "16",
+    "train_lstm_max_steps": "1000000",
+    "train_lstm_eval_every": "1000",
+}
+RENDER_LIMIT_S = 2.0
+
+
+def start_at_once(sessions: list[AppTest]) -> list[BaseException]:
+    """Click Start in every session from its own thread, released together."""
+    barrier, errors = threading.Barrier(len(sessions)), []
+
+    def click(at: AppTest) -> None:
+        try:
+            barrier.wait()
+            at.button(key="train_start").click().run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=click, args=(at,)) for at in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def fresh_render_seconds(name: str) -> float:
+    started = time.perf_counter()
+    at = page(name)
+    seconds = time.perf_counter() - started
+    assert_clean(at)
+    return seconds
+
+
+@pytest.mark.slow  # 20 sessions render, start, are watched and stop: about a minute
+def test_twenty_sessions_start_runs_at_once(app_env):
+    _, store = app_env
+    sessions = [page("train", **SESSION_RUN, train_seed=str(k)) for k in range(N_SESSIONS)]
+    for at in sessions:
+        assert_clean(at)
+    assert not start_at_once(sessions)
+    run_ids = [at.session_state["train_run"] for at in sessions]
+    owners = [at.session_state["owner"] for at in sessions]
+    assert len(set(run_ids)) == len(set(owners)) == N_SESSIONS
+    created = [store.get_run(run_id).created for run_id in run_ids]
+    for k, (at, run_id) in enumerate(zip(sessions, run_ids, strict=True)):
+        assert_clean(at)
+        assert status_line(at).startswith(f"Run {run_id} ")  # its own run, nobody else's
+        run = store.get_run(run_id)
+        assert (run.owner, run.config["seed"]) == (owners[k], k)  # its own settings went in
+
+    # the pool bounds parallel runs; pages still render while the runs queue and train
+    max_workers = engine().pool.max_workers
+    most_launched, queued_then, renders = 0, [], []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = [run.state for run in store.list_runs()]
+        launched = sum(run.active and run.pid is not None for run in store.list_runs())
+        most_launched = max(most_launched, launched)
+        assert launched <= max_workers
+        if states.count("running") == max_workers:
+            queued_then.append(states.count("queued"))
+        renders += [fresh_render_seconds(name) for name in ("train", "runs", "overview")]
+        if len(queued_then) >= 3 and len(renders) >= 15:
+            break
+    print(
+        f"\n{N_SESSIONS} sessions queued their runs within {max(created) - min(created):.2f} s; "
+        f"at most {most_launched} runs launched at once "
+        f"(max_workers {max_workers}); queued while {max_workers} ran: {queued_then}; "
+        f"{len(renders)} fresh renders, max {max(renders):.2f} s, "
+        f"median {sorted(renders)[len(renders) // 2]:.2f} s"
+    )
+    assert queued_then and min(queued_then) >= N_SESSIONS - max_workers - 2
+    assert max(renders) < RENDER_LIMIT_S
+
+    # another session cannot control a run through its own controls, even by naming its id
+    victim = run_ids[0]
+    intruder = page("train", train_run=str(victim))
+    assert status_line(intruder).startswith(f"Run {victim} ")  # runs are visible to everyone
+    for button in ("train_stop", "train_pause"):
+        intruder.button(key=button).click().run()
+        assert_clean(intruder)
+        assert any("belongs to another session" in e.value for e in intruder.error), button
+    assert store.get_run(victim).active and not store.pending_commands(victim)
+
+    # each session's Stop acts on its own run only
+    for at in sessions:
+        at.run()  # as the polling fragment does: the controls now know the session's run
+    sessions[1].button(key="train_stop").click().run()
+    assert_clean(sessions[1])
+    assert not any(e.value for e in sessions[1].error)
+    assert store.get_run(victim).active and not store.pending_commands(victim)
+    assert store.get_run(run_ids[1]).state == "stopped" or store.pending_commands(run_ids[1])
+    for at in [sessions[0], *sessions[2:]]:
+        if store.get_run(at.session_state["train_run"]).active:
+            at.button(key="train_stop").click().run()
+            assert_clean(at)
+    for run_id in run_ids:
+        assert engine().wait(run_id, timeout=120).state == "stopped"
