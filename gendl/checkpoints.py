@@ -97,9 +97,16 @@ def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None)
             f"{path}: not a gendl checkpoint (old format or bare state_dict: "
             "expected keys kind, config, state_dict)"
         )
+    version = payload.get("format", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {repr(version)[:20]} is newer than this gendl reads "
+            f"({FORMAT_VERSION}); upgrade gendl"
+        )
     found = payload["kind"]
-    if found not in MODEL_KINDS:
-        raise CheckpointError(f"{path}: unknown kind {found!r}; known: {', '.join(MODEL_KINDS)}")
+    if not isinstance(found, str) or found not in MODEL_KINDS:
+        kind_text = repr(found)[:40]
+        raise CheckpointError(f"{path}: unknown kind {kind_text}; known: {', '.join(MODEL_KINDS)}")
     wanted = (kind,) if isinstance(kind, str) else kind
     if wanted is not None and found not in wanted:
         raise CheckpointError(f"{path}: holds a {found} model, expected {' or '.join(wanted)}")

@@ -1,11 +1,17 @@
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from gendl.checkpoints import load_checkpoint, load_model, save_checkpoint
+from gendl.cli import main
 from gendl.errors import CheckpointError
 from gendl.models import GAN, VAE, ClassifierConfig, GANConfig, MNISTClassifier, VAEConfig
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _same_weights(a, b, atol=0.0):
@@ -98,17 +104,40 @@ def test_bad_config_value(tmp_path):
         load_checkpoint(tmp_path / "cfg.pt")
 
 
-class _Evil:
+class _RunsCode:
+    """Unpickling this runs a shell command: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (os.system, ("echo pwned > /dev/null",))
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _code_checkpoint(path, marker):
+    payload = {"kind": "vae", "config": {}, "state_dict": {}, "meta": _RunsCode(marker)}
+    torch.save(payload, path)
+    return path
 
 
 def test_pickled_code_is_never_executed(tmp_path):
-    torch.save(
-        {"kind": "vae", "config": {}, "state_dict": {}, "meta": _Evil()}, tmp_path / "evil.pt"
-    )
+    probe = _code_checkpoint(tmp_path / "probe.pt", tmp_path / "probe_ran")
+    torch.load(probe, weights_only=False)  # the file really runs code when loaded unsafely
+    assert (tmp_path / "probe_ran").exists()
+    evil = _code_checkpoint(tmp_path / "evil.pt", tmp_path / "marker")
     with pytest.raises(CheckpointError, match="evil.pt: not a readable checkpoint"):
-        load_checkpoint(tmp_path / "evil.pt")
+        load_checkpoint(evil)
+    assert not (tmp_path / "marker").exists()
+
+
+def test_unknown_kind_and_newer_format(tmp_path):
+    payload = torch.load(_good(tmp_path), weights_only=True)
+    torch.save({**payload, "kind": ["vae"]}, tmp_path / "kind.pt")
+    with pytest.raises(CheckpointError, match=r"kind.pt: unknown kind \['vae'\]; known: sequence"):
+        load_checkpoint(tmp_path / "kind.pt")
+    torch.save({**payload, "format": 99}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="new.pt: checkpoint format 99 is newer"):
+        load_checkpoint(tmp_path / "new.pt")
 
 
 def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -122,3 +151,93 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_checkpoint(path, VAE(VAEConfig(latent_dim=2)))
     assert path.read_bytes() == before
+
+
+# ---------------------------------------------------------------- the CLI on broken files
+
+
+def _broken_files(root):
+    """name -> (checkpoint path, what the one-line error must say)."""
+    good = save_checkpoint(root / "good.pt", VAE(VAEConfig(latent_dim=2)))
+    payload = torch.load(good, weights_only=True)
+    data = good.read_bytes()
+    cases = {
+        "missing": (root / "missing.pt", "no such checkpoint file"),
+        "directory": (root / "dir.pt", "not a file"),
+        "empty": (root / "empty.pt", "file is empty"),
+        "truncated": (root / "cut.pt", "not a readable checkpoint"),
+        "random bytes": (root / "noise.pt", "not a readable checkpoint"),
+        "runs code": (root / "evil.pt", "not a readable checkpoint"),
+        "wrong kind": (root / "clf.pt", "holds a classifier model, expected gan or vae"),
+        "wrong shape (config)": (root / "shape.pt", "weights do not fit vae model"),
+        "wrong shape (tensor)": (root / "tensor.pt", "weights do not fit vae model"),
+        "old format": (root / "old.pt", "not a gendl checkpoint (old format"),
+        "not a dict": (root / "list.pt", "not a gendl checkpoint"),
+        "bad config": (root / "cfg.pt", "bad config: latent_dim must be in [1, 512], got -1"),
+        "newer format": (root / "new.pt", "checkpoint format 2 is newer"),
+    }
+    (root / "dir.pt").mkdir()
+    (root / "empty.pt").write_bytes(b"")
+    (root / "cut.pt").write_bytes(data[: len(data) // 2])
+    (root / "noise.pt").write_bytes(os.urandom(len(data)))
+    _code_checkpoint(root / "evil.pt", root / "marker")
+    save_checkpoint(root / "clf.pt", MNISTClassifier(ClassifierConfig(arch="mlp")))
+    torch.save({**payload, "config": {**payload["config"], "latent_dim": 3}}, root / "shape.pt")
+    state = dict(payload["state_dict"])
+    first = next(iter(state))
+    state[first] = torch.zeros(3, 3)
+    torch.save({**payload, "state_dict": state}, root / "tensor.pt")
+    torch.save(payload["state_dict"], root / "old.pt")
+    torch.save(list(payload["state_dict"].values()), root / "list.pt")
+    torch.save({**payload, "config": {**payload["config"], "latent_dim": -1}}, root / "cfg.pt")
+    torch.save({**payload, "format": 2}, root / "new.pt")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    root = tmp_path_factory.mktemp("broken")
+    return root, _broken_files(root)
+
+
+def _assert_one_clear_line(root, path, expected, code, stdout, stderr):
+    assert code == 2 and stdout == ""
+    assert "Traceback" not in stderr and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: {path}: ") and expected in stderr, stderr
+    assert not (root / f"{path.stem}.npy").exists()
+    assert not (root / "marker").exists()  # the code in evil.pt never ran
+
+
+BROKEN = [
+    *("missing", "directory", "empty", "truncated", "random bytes", "runs code", "wrong kind"),
+    *("wrong shape (config)", "wrong shape (tensor)", "old format", "not a dict", "bad config"),
+    "newer format",
+]
+IN_DEFAULT_SUITE = ("truncated", "runs code", "wrong shape (tensor)")  # each process imports torch
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_sample_names_the_file_and_the_problem(broken, capsys, case):
+    root, cases = broken
+    path, expected = cases[case]
+    code = main(["sample", "--checkpoint", str(path), "--out", str(root / f"{path.stem}.npy")])
+    captured = capsys.readouterr()
+    _assert_one_clear_line(root, path, expected, code, captured.out, captured.err)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c if c in IN_DEFAULT_SUITE else pytest.param(c, marks=pytest.mark.slow) for c in BROKEN],
+)
+def test_cli_process_prints_one_line_and_no_traceback(broken, case):
+    root, cases = broken
+    path, expected = cases[case]
+    out = root / f"{path.stem}.npy"
+    run = subprocess.run(
+        [sys.executable, "-m", "gendl", "sample", "--checkpoint", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    _assert_one_clear_line(root, path, expected, run.returncode, run.stdout, run.stderr)
