@@ -224,7 +224,7 @@ def test_rnn_vs_lstm_launches_a_sweep_in_the_background(runs_dir):
 
     def evaluated(at: AppTest) -> bool:  # both models have test accuracy and gradient norms
         heatmap = figure(at, "rnnlstm_heatmap")
-        return all(trace.z is not None and len(trace.z) for trace in heatmap.data)
+        return all(any(v is not None for row in trace.z for v in row) for trace in heatmap.data)
 
     rerun_until(at, evaluated)
     assert any(trace.mode == "markers" for trace in figure(at, "rnnlstm_accuracy").data)

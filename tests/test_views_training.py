@@ -208,7 +208,17 @@ def test_grad_norm_heatmap_is_log10_of_the_logged_norms():
     assert math.isfinite(grid[1][2])  # a zero norm stays plottable
     assert final_test_acc(rows) == 0.7
     fig = grad_norm_heatmap({"rnn": rows, "lstm": []})
-    assert [list(row) for row in fig.data[0].z] == grid and len(fig.data[1].z) == 0
+    assert [list(row) for row in fig.data[0].z] == grid
+    assert [list(row) for row in fig.data[1].z] == [[None] * 3] * 2  # no evaluation yet: blank
+
+
+def test_grad_norm_heatmap_panels_share_their_rows():
+    """Plotly draws no panel at all when panels on a shared category axis differ in categories."""
+    solved_early = [{"step": 50, "input_grad_norms": [1.0, 0.1]}]
+    longer = [*solved_early, {"step": 100, "input_grad_norms": [1.0, 0.01]}]
+    fig = grad_norm_heatmap({"rnn": longer, "lstm": solved_early})
+    assert list(fig.data[0].y) == list(fig.data[1].y) == [50, 100]
+    assert list(fig.data[1].z[0]) == [0.0, -1.0] and list(fig.data[1].z[1]) == [None, None]
 
 
 def test_sweep_curves_color_by_model_and_dash_by_length():

@@ -176,17 +176,25 @@ def grad_norm_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[int], list[list
 
 def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.Figure:
     """Side by side per model: training step (rows) by input position (columns), colored by
-    log10 |d loss / d x_t|. A vanishing gradient is a dark left edge: early digits stop mattering."""
-    models = list(rows_by_model)
+    log10 |d loss / d x_t|. A vanishing gradient is a dark left edge: early digits stop mattering.
+
+    Every panel gets the same rows, the steps any model evaluated at, blank where a model has no
+    evaluation (it stopped once solved, or has not got there yet): Plotly draws no panel at all
+    when panels sharing a category axis have different categories."""
+    grids = {
+        model: dict(zip(*grad_norm_grid(rows), strict=True))
+        for model, rows in rows_by_model.items()
+    }
+    steps = sorted({step for by_step in grids.values() for step in by_step})
+    width = max((len(row) for by_step in grids.values() for row in by_step.values()), default=0)
     fig = make_subplots(
-        rows=1, cols=len(models), subplot_titles=[m.upper() for m in models], shared_yaxes=True
+        rows=1, cols=len(grids), subplot_titles=[m.upper() for m in grids], shared_yaxes=True
     )
-    for col, model in enumerate(models, start=1):
-        steps, grid = grad_norm_grid(rows_by_model[model])
+    for col, by_step in enumerate(grids.values(), start=1):
         fig.add_trace(
             go.Heatmap(
-                z=grid,
-                x=list(range(len(grid[0]))) if grid else [],
+                z=[by_step.get(step, [None] * width) for step in steps],
+                x=list(range(width)),
                 y=steps,
                 coloraxis="coloraxis",
                 hovertemplate="t=%{x}<br>step %{y}<br>log10 norm %{z:.2f}<extra></extra>",
@@ -195,6 +203,8 @@ def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.
             col=col,
         )
         fig.update_xaxes(title_text="input position t", row=1, col=col)
+    if width:
+        fig.update_xaxes(range=[-0.5, width - 0.5])  # also for a panel with no evaluation yet
     fig.update_yaxes(type="category")  # evaluations are evenly spaced; one row stays one row
     fig.update_yaxes(title_text="training step", row=1, col=1)
     fig.update_layout(
