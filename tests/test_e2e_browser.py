@@ -9,6 +9,7 @@ Skipped when the playwright package or Chromium is missing (``apt-get install ch
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
@@ -141,6 +142,7 @@ def test_latent_slider_changes_the_image_fast(dashboard):
         "slider_to_image_ms_max": round(max(latencies), 1),
         "slider_to_image_ms": [round(ms, 1) for ms in latencies],
         "goal_ms": LATENCY_GOAL_MS,
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     report = Path(root) / "e2e_browser.json"
     report.write_text(json.dumps(result, indent=2))

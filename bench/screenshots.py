@@ -1,0 +1,164 @@
+"""Screenshots of every dashboard page with real content, for the README: docs/screenshots/<page>.png.
+
+    python bench/screenshots.py                  # about 5 minutes on 2 busy cores
+    python bench/screenshots.py --out /tmp/shots --vae-steps 500
+
+What it shows is trained here, in a temporary run store, next to the shipped checkpoints: a VAE with
+a 2-D latent space on MNIST (its latent map, scores over training time and curves), and an RNN vs
+LSTM sweep launched from the page itself (lengths 5-20, one seed). Chromium renders each page at
+1400 px wide and as tall as its content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.browser import (  # noqa: E402
+    PAGES,
+    chromium,
+    dashboard_server,
+    missing_browser,
+    wait_for_title,
+)
+
+WIDTH, MAX_HEIGHT = 1400, 4000
+SWEEP_LENGTHS = (5, 10, 15, 20)
+FILE_NAMES = {"": "overview"}  # url path -> file name; the others keep their url path
+
+
+def train_vae(runs_dir: Path, steps: int, eval_every: int) -> int:
+    """A 2-D VAE on MNIST through the CLI (so it lands in the run store); returns its run id."""
+    command = [sys.executable, "-m", "gendl", "train", "vae", "--runs-dir", str(runs_dir)]
+    command += ["--set", "model.latent_dim=2", "--set", f"eval_every={eval_every}"]
+    command += ["--max-steps", str(steps), "--no-progress", "--json"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+
+
+def generator_label(runs_dir: Path, run_id: int) -> str:
+    """The run's entry in the pages' generator select box."""
+    from gendl.sources import run_generators
+    from gendl.store import RunStore
+
+    (source,) = [s for s in run_generators(RunStore(runs_dir)) if s.run_id == run_id]
+    return source.label
+
+
+# the script run has ended, nothing is loading, every chart is drawn and every image decoded
+SETTLED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
+        return false;
+    const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+    if (!charts.every(chart => chart.querySelector(".main-svg"))) return false;
+    return [...document.querySelectorAll("main img")].every(img => img.complete);
+}"""
+
+
+def settle(page) -> None:
+    """Wait until the page shows everything, twice in a row a second apart."""
+    for _ in range(2):
+        page.wait_for_function(SETTLED, timeout=600_000, polling=200)
+        page.wait_for_timeout(1000)
+    page.wait_for_function(SETTLED, timeout=600_000, polling=200)
+
+
+def capture(page, path: Path) -> None:
+    """The whole page: the viewport is stretched to the height of Streamlit's scrolling main."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.mouse.move(1, 1)  # no hover toolbars
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(height, 600), MAX_HEIGHT)})
+    page.wait_for_timeout(1500)  # Plotly charts relayout to the new size
+    settle(page)
+    page.screenshot(path=str(path))
+
+
+def open_page(context, url: str, path: str, query: dict | None = None):
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    page.goto(f"{url}/{path}" + (f"?{urlencode(query, doseq=True)}" if query else ""))
+    wait_for_title(page, PAGES[path][1], timeout=120)
+    return page
+
+
+def run_sweep(page) -> None:
+    """Launch the sweep set in the URL and wait until every run has ended."""
+    page.get_by_role("button", name="Launch sweep").click()
+    cells = 2 * len(SWEEP_LENGTHS)
+    done = page.get_by_text(re.compile(f"^{cells} of {cells} runs ended"))
+    done.wait_for(state="visible", timeout=900_000)
+
+
+def compare_two_runs(page) -> None:
+    """Compare the RNN and the LSTM run at the longest length: their loss curves and configs."""
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text="runs to compare")
+    for model in ("rnn", "lstm"):
+        box.locator("input").click()
+        page.get_by_role("option", name=re.compile(f"{model} L={SWEEP_LENGTHS[-1]} ")).click()
+        page.keyboard.press("Escape")
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--vae-steps", type=int, default=1500, help="training steps of the VAE")
+    args = parser.parse_args(argv)
+    reason = missing_browser()
+    if reason:
+        print(json.dumps({"skipped": reason}))
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = Path(tmp) / "runs"
+        eval_every = max(args.vae_steps // 6, 1)  # six points of score history
+        vae_run = train_vae(runs_dir, args.vae_steps, eval_every)
+        vae = generator_label(runs_dir, vae_run)
+        sweep = {"rnnlstm_lengths": list(SWEEP_LENGTHS), "rnnlstm_seeds": 1}
+        vae_form = {"train_vae_latent_dim": 2, "train_vae_max_steps": args.vae_steps}
+        vae_form["train_vae_eval_every"] = eval_every  # the form shows the run's settings
+        shots = [
+            ("rnn_vs_lstm", sweep, run_sweep),  # first: its runs then appear on the other pages
+            ("", None, None),
+            ("train", {"train_preset": "vae", "train_run": vae_run, **vae_form}, None),
+            ("latent", {"latent_generator": vae, "latent_method": "slerp"}, None),
+            ("scores", {"scores_generator": vae}, None),
+            ("runs", None, compare_two_runs),
+            ("gan_cycle", None, None),
+        ]
+        written = []
+        env = {"GENDL_RUNS_DIR": str(runs_dir)}
+        with dashboard_server(env, log=Path(tmp) / "server.log") as url, chromium() as browser:
+            context = browser.new_context(viewport={"width": WIDTH, "height": 900})  # one user
+            for path, query, action in shots:
+                page = open_page(context, url, path, query)
+                settle(page)
+                if action is not None:
+                    action(page)
+                    settle(page)
+                target = args.out / f"{FILE_NAMES.get(path, path)}.png"
+                capture(page, target)
+                page.close()
+                written.append(
+                    str(target.relative_to(REPO) if target.is_relative_to(REPO) else target)
+                )
+    print(json.dumps({"screenshots": written, "wall_s": round(time.perf_counter() - start, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
