@@ -7,8 +7,7 @@ import streamlit as st
 
 from app_pages.common import engine, reported, run_rows, session_owner
 from gendl.export import export_run
-from gendl.records import STATES
-from gendl.train import FAMILIES
+from gendl.records import FAMILY_NAMES, STATES
 from gendl.views.training import (
     config_diff,
     filter_runs,
@@ -23,7 +22,7 @@ QUERY = {"bind": "query-params"}
 st.title("Runs")
 owner = session_owner()
 cols = st.columns(2)
-families = cols[0].multiselect("family", list(FAMILIES), key="runs_family", **QUERY)
+families = cols[0].multiselect("family", FAMILY_NAMES, key="runs_family", **QUERY)
 states = cols[1].multiselect("state", STATES, key="runs_state", **QUERY)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 STATES = ("queued", "running", "paused", "finished", "failed", "stopped", "interrupted")
 ACTIVE_STATES = ("queued", "running", "paused")
 COMMANDS = ("pause", "resume", "step", "stop")
+# the keys of gendl.train.FAMILIES, here without torch for pages that only list runs
+FAMILY_NAMES = ("sequence", "gan", "vae", "classifier")
 
 # one script per schema version; a database at version k gets scripts k, k+1, ... applied
 MIGRATIONS = (

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gendl.errors import ConfigError
+from gendl.records import FAMILY_NAMES
 from gendl.train import FAMILIES, PRESETS, build_config, make_trainer, preset_config
 from gendl.train.common import StopTraining, TrainingDiverged, run_trainer
 
@@ -145,4 +146,4 @@ def test_unknown_names():
         preset_config("wgan")
     with pytest.raises(ConfigError, match="no field"):
         build_config("vae", {"learning_rate": 1e-3})
-    assert set(FAMILIES) == {"sequence", "gan", "vae", "classifier"}
+    assert tuple(FAMILIES) == FAMILY_NAMES == ("sequence", "gan", "vae", "classifier")
