@@ -11,7 +11,6 @@ no path, no ``..``, no symlink out.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,14 +19,14 @@ from typing import Any
 
 from torch import nn
 
-from gendl.catalogue import CHECKPOINT_DIR, shipped_checkpoints
+from gendl.catalogue import CHECKPOINT_DIR_ENV as CHECKPOINT_DIR_ENV  # re-exported
+from gendl.catalogue import checkpoint_dir, shipped_checkpoints
 from gendl.checkpoints import load_checkpoint, load_model
 from gendl.errors import CheckpointError, GendlError
 from gendl.models import GENERATIVE_KINDS
 from gendl.store import RunStore
 from gendl.worker import MODEL_NAME
 
-CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
 RUN_STATES = ("finished", "stopped")  # both save the trained model as runs/<id>/model.pt
 _FILE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.pt")
 _RUN_ID = re.compile(r"run:([0-9]{1,12})")
@@ -57,10 +56,6 @@ class GeneratorSource:
             return self.path.stat().st_mtime_ns
         except OSError:
             return 0
-
-
-def checkpoint_dir() -> Path:
-    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or CHECKPOINT_DIR)
 
 
 def variant_name(kind: str, config: Any) -> str:
