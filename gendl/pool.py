@@ -2,8 +2,10 @@
 notice when a worker ends, and mark runs whose process is gone as interrupted.
 
 A worker is ``python -m gendl.worker`` (fork+exec: a process with torch threads is never forked).
-Each engine launches only the runs it queued; the store's ``engine_pid``/``pid`` columns (with the
-process start time, so a reused pid is not mistaken for the old process) say who holds a run.
+Each engine launches only the runs its process queued; the store's ``engine_pid``/``pid`` columns
+(with the process start time, so a reused pid is not mistaken for the old process) say who holds a
+run. ``max_workers`` bounds the runs active in the whole store: every engine on the same root (one
+per server session, a CLI sweep) counts the others' runs before it claims one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ RECOVER_EVERY_S = 2.0  # how often the scheduler looks for runs whose process di
 
 
 class WorkerPool:
-    """At most ``max_workers`` worker processes for the runs this process queued in ``store``."""
+    """Worker processes for the runs this process queued in ``store``, started while fewer than
+    ``max_workers`` runs are active in the store as a whole."""
 
     def __init__(
         self,
@@ -70,13 +73,8 @@ class WorkerPool:
                     self.store.update_run(run.id, state="failed", reason=reason)
 
     def _claim_next(self) -> Run | None:
-        for run in reversed(self.store.list_runs(["queued"])):  # oldest first
-            if (run.engine_pid, run.engine_started) == self.holder and run.pid is None:
-                pid, started = self.holder  # ours until the worker is launched
-                claim = {"pid": pid, "pid_started": started}
-                if self.store.update_run(run.id, expect=("queued",), unclaimed=True, **claim):
-                    return run
-        return None
+        # the bound holds across every engine on this store (threads, processes), not per engine
+        return self.store.claim_queued(self.holder, self.max_workers)
 
     def _launch(self, run: Run) -> subprocess.Popen:
         package_root = str(Path(gendl.__file__).parent.parent)

@@ -214,6 +214,38 @@ class RunStore:
         with self._write() as conn:
             return conn.execute(sql, params).rowcount == 1
 
+    def claim_queued(self, holder: tuple[int, int | None], max_active: int) -> Run | None:
+        """Hand the oldest queued run of engine ``holder`` (pid, start time) to that engine, if
+        fewer than ``max_active`` runs hold a worker now; None otherwise.
+
+        Counting and claiming are one transaction, so engines in any number of threads or
+        processes sharing this store never run more than ``max_active`` runs at once between
+        them. A run holds a worker from its claim (``pid`` set while queued) until it ends; a
+        paused run keeps its worker.
+        """
+        active = (
+            "SELECT COUNT(*) FROM runs WHERE state IN ('running', 'paused') "
+            "OR (state = 'queued' AND pid IS NOT NULL)"
+        )
+        oldest = (
+            "SELECT * FROM runs WHERE state = 'queued' AND pid IS NULL AND engine_pid = ? "
+            "AND engine_started IS ? ORDER BY id LIMIT 1"
+        )
+        # read first: an engine polls several times a second and rarely has anything to claim
+        if self._read(active)[0][0] >= max_active or not self._read(oldest, holder):
+            return None
+        with self._write() as conn:
+            if conn.execute(active).fetchone()[0] >= max_active:
+                return None
+            row = conn.execute(oldest, holder).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE runs SET pid = ?, pid_started = ?, updated = ? WHERE id = ?",
+                (*holder, time.time(), row["id"]),
+            )
+        return Run.from_row(row)
+
     def delete_run(self, run_id: int) -> None:
         """Remove a run's rows (metrics, artifacts, commands) and its directory."""
         with self._write() as conn:

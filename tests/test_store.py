@@ -107,6 +107,35 @@ def test_unclaimed_update_only_changes_a_run_without_a_process(tmp_path):
     assert store.get_run(run_id).pid == 7
 
 
+def test_claiming_queued_runs_is_bounded_across_store_instances_and_threads(tmp_path):
+    first, second = RunStore(tmp_path), RunStore(tmp_path)  # two engines on one root
+    me = (os.getpid(), process_started(os.getpid()))
+    queued = [first.create_run("classifier", {}) for _ in range(12)]
+    elsewhere = second.create_run("classifier", {})  # queued by another engine process
+    second.update_run(elsewhere, engine_pid=1, engine_started=1)
+    busy = second.create_run("classifier", {}, state="running")  # e.g. a CLI run
+    claimed, lock = [], threading.Lock()
+
+    def claim(store):
+        while (run := store.claim_queued(me, max_active=4)) is not None:
+            with lock:
+                claimed.append(run.id)
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in (first, second) * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == queued[:3]  # oldest first; the running run holds the fourth slot
+    assert all(first.get_run(r).pid == me[0] for r in claimed)
+    assert second.get_run(elsewhere).pid is None  # only the engine that queued a run claims it
+    second.update_run(busy, state="finished")
+    second.update_run(claimed[0], state="running")  # its worker took over
+    second.update_run(claimed[1], state="paused")  # a paused run keeps its worker
+    assert first.claim_queued(me, max_active=4).id == queued[3]
+    assert first.claim_queued(me, max_active=4) is None
+
+
 def test_metrics_since_returns_rows_after_a_step_in_order(tmp_path):
     store = RunStore(tmp_path)
     run_id, other = store.create_run("gan", {}), store.create_run("gan", {})
