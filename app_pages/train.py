@@ -201,8 +201,20 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
     state = run.state if run is not None else None
     active, paused = state in ("queued", "running", "paused"), state == "paused"
     is_gan = run is not None and run.family == "gan"
+    # one active run per session here: a second click, or a click Streamlit delivers again after
+    # a preempted fragment run (seen under load), must not queue a duplicate
+    busy = active and run.owner == owner
     with reported():
-        if cols[0].button("Start", type="primary", disabled=config is None, key="train_start"):
+        if (
+            cols[0].button(
+                "Start",
+                type="primary",
+                disabled=config is None or busy,
+                help="One run at a time per session: stop it to start another",
+                key="train_start",
+            )
+            and not busy
+        ):
             st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
         if cols[1].button("Pause", disabled=not active or paused, key="train_pause"):
             engine().pause(run.id, owner=owner)

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from app_pages.common import engine
 from gendl.checkpoints import save_checkpoint
 from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
+from gendl.runs import RunEngine
 from gendl.sources import CHECKPOINT_DIR_ENV
 from gendl.store import RunStore
 from gendl.train.scoring import shipped_classifier
@@ -380,8 +381,9 @@ def test_a_diverged_run_shows_its_reason_and_earlier_metrics(app_env):
 # ---------------------------------------------------------------- twenty sessions at once
 
 N_SESSIONS = 20
-SESSION_RUN = {  # a tiny LSTM with a budget it never reaches: each session stops its own run
-    "train_preset": "lstm",
+SESSION_RUN = {  # a tiny LSTM that neither solves length 60 nor reaches its budget in minutes:
+    "train_preset": "lstm",  # each session stops its own run
+    "train_lstm_seq_length": "60",
     "train_lstm_hidden_dim": "8",
     "train_batch_size": "16",
     "train_lstm_max_steps": "1000000",
@@ -471,14 +473,170 @@ def test_twenty_sessions_start_runs_at_once(app_env):
     # each session's Stop acts on its own run only
     for at in sessions:
         at.run()  # as the polling fragment does: the controls now know the session's run
+        assert at.button(key="train_start").disabled  # one active run per session
+
+    # a click that arrives anyway (Streamlit replays one after a preempted fragment run)
+    replayed = sessions[2].button(key="train_start")
+    replayed.proto.disabled = False
+    replayed.click().run()
+    assert_clean(sessions[2])
+    assert len(store.list_runs()) == N_SESSIONS
     sessions[1].button(key="train_stop").click().run()
     assert_clean(sessions[1])
     assert not any(e.value for e in sessions[1].error)
+    assert engine().wait(run_ids[1], timeout=120).state == "stopped"
     assert store.get_run(victim).active and not store.pending_commands(victim)
-    assert store.get_run(run_ids[1]).state == "stopped" or store.pending_commands(run_ids[1])
     for at in [sessions[0], *sessions[2:]]:
         if store.get_run(at.session_state["train_run"]).active:
             at.button(key="train_stop").click().run()
             assert_clean(at)
     for run_id in run_ids:
         assert engine().wait(run_id, timeout=120).state == "stopped"
+
+
+# ---------------------------------------------------------------- a real server under that load
+
+READY = {  # each page's title and its last element: the script ran to the end
+    "": ("gendl: deep sequence", '[data-testid="stDataFrame"]'),
+    "train": ("Train a model", 'button:has-text("Start")'),
+    "runs": ("Runs", '[data-testid="stDataFrame"], [data-testid="stAlert"]'),
+}
+
+
+def first_render_seconds(context, url: str, path: str) -> float:
+    """From asking for ``url/path`` in a new tab until its title and last element are shown."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(f"{url}/{path}")
+    title, last = READY[path]
+    page.locator("h1").filter(has_text=title).first.wait_for(state="visible")
+    page.locator(last).first.wait_for(state="visible")
+    seconds = time.perf_counter() - started
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+    return seconds
+
+
+def page_loads(browser, url: str, repeat: int = 2) -> tuple[list[float], list[float]]:
+    """First-render times of each page: in a new browser context (nothing cached: the app's
+    JavaScript is fetched too) and in a new tab of a context that loaded the app before."""
+    cold, warm = [], []
+    for _ in range(repeat):
+        for path in READY:
+            context = browser.new_context()
+            context.set_default_timeout(120_000)
+            cold.append(first_render_seconds(context, url, path))
+            warm.append(first_render_seconds(context, url, path))
+            context.close()
+    return cold, warm
+
+
+def health_seconds(url: str, n: int = 20) -> list[float]:
+    import urllib.request
+
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=120) as response:
+            assert response.status == 200
+        times.append(time.perf_counter() - started)
+        time.sleep(0.1)
+    return times
+
+
+def server_cpu_seconds(port: str) -> float:
+    """CPU time used so far by the ``streamlit run`` process serving on ``port``."""
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = stat.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in args and port.encode() in args:
+            fields = (stat.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    raise LookupError(f"no streamlit process on port {port}")
+
+
+def summary(times: list[float]) -> str:
+    return f"max {max(times):.2f} s, median {sorted(times)[len(times) // 2]:.2f} s"
+
+
+def start_in_browsers(browser, url: str, n: int) -> list:
+    """``n`` browser contexts (each its own cookie, so its own session owner) open the Train page
+    with a tiny LSTM run; once all show Start, each clicks it. Returns the contexts."""
+    query = "&".join(f"{key}={value}" for key, value in SESSION_RUN.items())
+    contexts, tabs = [], []
+    for k in range(n):
+        context = browser.new_context()
+        context.set_default_timeout(180_000)
+        tab = context.new_page()
+        tab.goto(f"{url}/train?{query}&train_seed={k}")
+        tab.locator('button:has-text("Start"):enabled').first.wait_for()
+        contexts.append(context)
+        tabs.append(tab)
+    for tab in tabs:
+        tab.locator('button:has-text("Start")').first.click()
+    return contexts
+
+
+@pytest.mark.slow  # a streamlit server, Chromium, twenty browser sessions: several minutes
+def test_a_real_server_renders_pages_while_twenty_runs_queue(tmp_path):
+    from tests.browser import chromium, dashboard_server, missing_browser
+
+    if missing_browser():
+        pytest.skip(missing_browser())
+    root, checkpoints = tmp_path / "runs", tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    env = {"GENDL_RUNS_DIR": str(root), CHECKPOINT_DIR_ENV: str(checkpoints)}
+    with dashboard_server(env, log=tmp_path / "server.log") as url, chromium() as browser:
+        try:
+            loaded_server(browser, url, RunStore(root))
+        finally:  # the local user (no owner) stops every run before the server ends
+            with RunEngine(root) as local:
+                for run in local.list():
+                    if run.active:
+                        local.stop(run.id)
+                for run in local.list():
+                    assert local.wait(run.id, timeout=120).state == "stopped"
+
+
+def loaded_server(browser, url: str, store: RunStore) -> None:
+    port = url.rsplit(":", 1)[1]
+    cpu_before, started = server_cpu_seconds(port), time.perf_counter()
+    idle_health = health_seconds(url)
+    idle_share = (server_cpu_seconds(port) - cpu_before) / (time.perf_counter() - started)
+    idle_cold, idle_warm = page_loads(browser, url, repeat=1)
+
+    students = start_in_browsers(browser, url, N_SESSIONS)
+    deadline = time.monotonic() + 180
+    while len(store.list_runs()) < N_SESSIONS or not any(
+        run.state == "running" for run in store.list_runs()
+    ):
+        assert time.monotonic() < deadline, "the twenty runs were not queued and started"
+        time.sleep(0.2)
+    cpu_before, started = server_cpu_seconds(port), time.perf_counter()
+    watched_health = health_seconds(url)  # while the twenty tabs poll their runs
+    busy_share = (server_cpu_seconds(port) - cpu_before) / (time.perf_counter() - started)
+    for context in students:  # the students leave the page; their runs go on
+        context.close()
+
+    busy_health = health_seconds(url)
+    busy_cold, busy_warm = page_loads(browser, url)
+    runs = store.list_runs()
+    states = [run.state for run in runs]
+    print(
+        f"\nreal server, idle: server process busy {idle_share:.0%} of one core; health "
+        f"{summary(idle_health)}; first render in a new context "
+        f"{summary(idle_cold)}, in a new tab {summary(idle_warm)}"
+        f"\nreal server, {N_SESSIONS} browser tabs polling their runs: health "
+        f"{summary(watched_health)}, server process busy {busy_share:.0%} of one core"
+        f"\nreal server, tabs closed, {states.count('running')} runs running and "
+        f"{states.count('queued')} queued: health {summary(busy_health)}; first render in a "
+        f"new context {summary(busy_cold)}, in a new tab {summary(busy_warm)}"
+    )
+    assert len({run.owner for run in runs}) == len(runs) == N_SESSIONS  # one run per click
+    assert states.count("running") <= 2 and states.count("queued") >= N_SESSIONS - 4
+    assert max(busy_health) < RENDER_LIMIT_S
+    # Chromium on the same two cores dominates a page's first render (it is no faster idle):
+    # the bound only says that pages still come, and comparably fast as when idle
+    assert max(busy_warm) < max(RENDER_LIMIT_S, 3 * max(idle_warm))
