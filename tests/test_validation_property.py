@@ -183,8 +183,6 @@ def one_step_runs(family: str, n_examples: int) -> dict[str, int]:
         else:
             assert row["step"] == 1
             outcomes["trained"] += 1
-        finally:
-            torch.set_flush_denormal(False)  # the sequence trainer sets it; hypothesis needs it off
 
     check()
     assert sum(outcomes.values()) == n_examples

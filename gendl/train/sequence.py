@@ -81,8 +81,6 @@ class SequenceTrainer(Trainer):
 
     def __init__(self, config: SequenceTrainConfig) -> None:
         super().__init__(config)
-        # saturated randn-initialised gates make gradients denormal, ~10x slower on CPU
-        torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)
         self.model = SequenceClassifier(config.model)
         opt = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
