@@ -84,8 +84,21 @@ def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, pickled code refused by weights_only
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from exc
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({_why_unreadable(exc)})"
+        ) from exc
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """A short reason for torch.load's failure (its own text suggests weights_only=False)."""
+    text = str(exc)
+    if "PytorchStreamReader" in text or "zip" in text.lower():
+        return "truncated or damaged torch file"
+    if "GLOBAL" in text or "Unsupported global" in text:
+        return (
+            "it holds pickled Python objects besides tensors, refused: loading them could run code"
+        )
+    return "not a torch checkpoint file"
 
 
 def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None) -> Checkpoint:
