@@ -232,7 +232,8 @@ class RunLoop:
         run = self.store.get_run(self.run_id)
         summary = {k: v for k, v in self.last.items() if isinstance(v, (int, float))}
         meta = {"run_id": run.id, "family": run.family, "name": run.name, "config": run.config}
-        path = save_checkpoint(self.dir / MODEL_NAME, self.trainer.model, {**meta, **summary})
+        model = self.trainer.export_model()
+        path = save_checkpoint(self.dir / MODEL_NAME, model, {**meta, **summary})
         self.store.append_metrics(self.run_id, [], [(self.trainer.step_count, "model", str(path))])
 
 

@@ -72,6 +72,10 @@ class Trainer:
         """Periodic metrics (test accuracy, samples, scores); cheap enough for every eval_every."""
         return {}
 
+    def export_model(self) -> nn.Module:
+        """The model to score and save; a trainer that averages weights returns the average."""
+        return self.model
+
     def state_dict(self) -> dict[str, Any]:
         state = {
             "step": self.step_count,

@@ -7,6 +7,7 @@ python -m gendl train dcgan    # InfoGAN generator + conv discriminator
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +38,9 @@ class GANTrainConfig:
     lr_g: float = 1e-3
     beta1: float = 0.5  # seed 003 / DCGAN paper; beta1 = 0.9 lets D win early and G stalls
     d_steps: int = 1  # discriminator updates per generator update
+    # > 0: the generator that is scored and saved is an exponential moving average of the trained
+    # one's weights (Yazici et al. 2019), which smooths out the oscillation of GAN training
+    ema_decay: float = 0.0
     batch_size: int = 128
     max_steps: int | None = 3000
     max_seconds: float | None = None
@@ -52,6 +56,7 @@ class GANTrainConfig:
         check_float("lr_g", self.lr_g, 0.0, 1.0, low_inclusive=False)
         check_float("beta1", self.beta1, 0.0, 0.999)
         check_int("d_steps", self.d_steps, 1, 20)
+        check_float("ema_decay", self.ema_decay, 0.0, 0.9999)
         check_int("batch_size", self.batch_size, 2, 8192)  # BatchNorm needs two samples
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
@@ -72,7 +77,7 @@ class GANTrainer(Trainer):
 
     family = "gan"
     parts = ("all", "d", "g")
-    stateful = ("model", "opt_d", "opt_g", "noise_rng", "eval_rng")
+    stateful = ("model", "opt_d", "opt_g", "noise_rng", "eval_rng", "ema")
 
     def __init__(self, config: GANTrainConfig) -> None:
         super().__init__(config)
@@ -88,6 +93,9 @@ class GANTrainer(Trainer):
         self.noise_rng = seeded_generator(config.seed + 1)
         self.eval_rng = seeded_generator(config.seed + 2)
         self.fixed_noise = self.model.sample_latent(64, generator=seeded_generator(config.seed + 2))
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = copy.deepcopy(self.model.generator).requires_grad_(False)
 
     def _fake(self) -> torch.Tensor:
         z = self.model.sample_latent(self.config.batch_size, generator=self.noise_rng)
@@ -132,12 +140,33 @@ class GANTrainer(Trainer):
                 metrics.update(self._step_d())
         if part in ("all", "g"):
             metrics.update(self._step_g())
+            self._update_ema()
         self.step_count += 1
         return metrics
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        # warm-up as in TensorFlow's ExponentialMovingAverage: early averages forget the random init
+        decay = min(self.config.ema_decay, (1 + self.step_count) / (10 + self.step_count))
+        generator = self.model.generator
+        for average, current in zip(self.ema.parameters(), generator.parameters(), strict=True):
+            average.lerp_(current, 1 - decay)
+        for average, current in zip(self.ema.buffers(), generator.buffers(), strict=True):
+            average.copy_(current)  # BatchNorm statistics: the latest, not averaged
+
+    def export_model(self) -> GAN:
+        """The trained GAN, its generator replaced by the weight average when ``ema_decay > 0``."""
+        if self.ema is None:
+            return self.model
+        model = copy.deepcopy(self.model)
+        model.generator.load_state_dict(self.ema.state_dict())
+        return model
+
     def evaluate(self) -> Metrics:
         return evaluate_generator(
-            self.model, self.fixed_noise, self.config.n_score_samples, self.eval_rng
+            self.export_model(), self.fixed_noise, self.config.n_score_samples, self.eval_rng
         )
 
     def state_dict(self) -> dict:
@@ -149,7 +178,7 @@ class GANTrainer(Trainer):
 
 
 def train_gan(config: GANTrainConfig, on_step: OnStep | None = None) -> tuple[GAN, list[Metrics]]:
-    """Train a GAN variant; return the model (eval mode) and its history."""
+    """Train a GAN variant; return the model (eval mode; averaged if ``ema_decay``) and history."""
     trainer = GANTrainer(config)
     history = run_trainer(trainer, on_step)
-    return trainer.model.eval(), history
+    return trainer.export_model().eval(), history
