@@ -8,6 +8,7 @@ scores the checkpoint with the shipped classifier (``classifier.pt`` beside it):
 inception score on 10,000 samples (mean and std over 10 splits), or a classifier's test accuracy and
 the real MNIST test set's inception score (the ceiling a generator can reach). The entry for that file
 is replaced, or appended if it is new. Steps and wall time come from the checkpoint's own metadata.
+``checkpoints/README.md`` is then rewritten from the whole manifest.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gendl.errors import GendlError
 from gendl.metrics import classifier_probs, inception_score, score_generator
 
 MANIFEST_NAME = "manifest.json"
+README_NAME = "README.md"
 CLASSIFIER_NAME = "classifier.pt"
 N_SCORE_SAMPLES = 10_000
 SCORE_SEED = 0  # noise seed of the scoring samples, so a rerun gives the same figure
@@ -115,6 +117,58 @@ def update_manifest(entry: dict[str, Any], directory: Path = CHECKPOINT_DIR) -> 
     return entries
 
 
+def _score_text(scores: dict[str, Any]) -> str:
+    if "test_acc" in scores:
+        return (
+            f"test accuracy {100 * scores['test_acc']:.2f}%; MNIST test set IS "
+            f"{scores['mnist_test_inception_score']:.3f} ± {scores['mnist_test_inception_std']:.3f}"
+        )
+    return f"IS {scores['inception_score']:.3f} ± {scores['inception_std']:.3f}"
+
+
+def _storage(path: Path) -> str:
+    state = load_checkpoint(path).state_dict.values()
+    return "fp16" if any(v.dtype == torch.float16 for v in state) else "fp32"
+
+
+def readme_text(entries: list[dict[str, Any]], directory: Path) -> str:
+    """``checkpoints/README.md``: every file with its size, scores and the commands that made it."""
+    lines = [
+        "# Shipped checkpoints",
+        "",
+        "Written by `python -m gendl.manifest` from `manifest.json` (rerun it rather than editing).",
+        "Each file is `{kind, config, state_dict, meta}` (`gendl/checkpoints.py`), read with",
+        "`torch.load(weights_only=True)`; fp16 files load as float32. IS is the inception score of",
+        "10,000 samples (mean ± std over 10 splits of 1,000) judged by `classifier.pt`; the real MNIST",
+        "test set's IS under the same classifier is the ceiling. Train times are the runs' own clocks",
+        "on a 2-core CPU shared with other work, so they vary from run to run.",
+        "",
+        "| file | model | storage | size | steps | train time | scores |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        path = directory / e["file"]
+        size = f"{path.stat().st_size / 2**20:.1f} MB" if path.is_file() else "missing"
+        storage = _storage(path) if path.is_file() else "-"
+        lines.append(
+            f"| `{e['file']}` | {e['name']} | {storage} | {size} | {e['steps']} | "
+            f"{e['wall_s']} s | {_score_text(e['scores'])} |"
+        )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "The command that trained each file, then the one that scored it:",
+    ]
+    for e in entries:
+        rescore = (
+            f'python -m gendl.manifest checkpoints/{e["file"]} --name "{e["name"]}" \\\n'
+            f'    --command "{e["command"]}"'
+        )
+        lines += ["", f"`{e['file']}`, {e['name']}:", "", "```bash", e["command"], rescore, "```"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gendl.manifest", description=__doc__.splitlines()[0]
@@ -132,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     except GendlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    update_manifest(entry, path.parent)
+    entries = update_manifest(entry, path.parent)
+    (path.parent / README_NAME).write_text(readme_text(entries, path.parent))
     print(json.dumps(entry))
     return 0
 

@@ -63,6 +63,8 @@ def test_manifest_cli_writes_the_entry(tmp_path, capsys):
     assert manifest_main([*args, "--threads", "1"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert read_manifest(tmp_path) == [printed] and printed["command"] == "cmd"
+    readme = (tmp_path / "README.md").read_text()
+    assert "| `g.pt` | G | fp32 |" in readme and "\ncmd\n" in readme
     assert manifest_main([str(tmp_path / "none.pt"), "--name", "x", "--command", "c"]) == 2
 
 
