@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from gendl.config import check_int, check_int_tuple
+from gendl.models.latent_prior import GaussianMixturePrior
 
 N_PIXELS = 28 * 28
 
@@ -23,9 +24,13 @@ class VAEConfig:
     latent_dim: int = 20  # seed 003 Z_DIM
     encoder_dims: tuple[int, ...] = (512, 256, 128)  # seed 003: four Linear layers
     decoder_dims: tuple[int, ...] = (400, 600, 800)
+    # 0: sample z ~ N(0, I); K > 0: from a K-component Gaussian mixture fitted to the encoder
+    # means of the training set (gendl.models.latent_prior), which is N(0, I) until fitted
+    prior_components: int = 0
 
     def __post_init__(self) -> None:
         check_int("latent_dim", self.latent_dim, 1, 512)
+        check_int("prior_components", self.prior_components, 0, 256)
         check_int_tuple("encoder_dims", self.encoder_dims, 1, 4096)
         check_int_tuple("decoder_dims", self.decoder_dims, 1, 4096)
 
@@ -45,6 +50,9 @@ class VAE(nn.Module):
         self.config = config
         self.encoder = _relu_mlp((N_PIXELS, *config.encoder_dims, 2 * config.latent_dim))
         self.decoder = _relu_mlp((config.latent_dim, *config.decoder_dims, N_PIXELS))
+        self.prior: GaussianMixturePrior | None = None
+        if config.prior_components:
+            self.prior = GaussianMixturePrior(config.prior_components, config.latent_dim)
 
     @property
     def latent_dim(self) -> int:
@@ -82,8 +90,10 @@ class VAE(nn.Module):
         return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Prior samples z ~ N(0, I), shape (n, latent_dim), on the model's device."""
+        """Prior samples (n, latent_dim) on the model's device: N(0, I) or the fitted mixture."""
         check_int("n", n, 1, 10_000_000)
+        if self.prior is not None:
+            return self.prior.sample(n, generator)
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         return z.to(next(self.parameters()).device)
 

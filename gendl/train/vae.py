@@ -26,6 +26,8 @@ from gendl.train.common import (
 from gendl.train.memory import check_memory, vae_bytes
 from gendl.train.scoring import evaluate_generator
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class VAETrainConfig:
@@ -33,6 +35,9 @@ class VAETrainConfig:
     likelihood: str = "continuous_bernoulli"
     log_norm_coef: float = 1.0  # weight of log C(lambda); seed 003 tunes it for a higher score
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": from lr down to 0 at max_steps
+    kl_warmup_steps: int = 0  # the KL weight rises linearly from 0 to 1 over these steps
+    prior_fit_points: int = 10_000  # training images encoded to fit model.prior_components
     batch_size: int = 128
     max_steps: int | None = 3000
     max_seconds: float | None = None
@@ -46,6 +51,16 @@ class VAETrainConfig:
         check_choice("likelihood", self.likelihood, VAE_LIKELIHOODS)
         check_float("log_norm_coef", self.log_norm_coef, 0.0, 10.0)
         check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.lr_schedule == "cosine" and self.max_steps is None:
+            raise ConfigError("lr_schedule 'cosine' needs max_steps (it decays to 0 there)")
+        check_int("kl_warmup_steps", self.kl_warmup_steps, 0, 10_000_000)
+        check_int("prior_fit_points", self.prior_fit_points, 10, 1_000_000)
+        if self.prior_fit_points < self.model.prior_components:
+            raise ConfigError(
+                f"prior_fit_points ({self.prior_fit_points}) must be at least "
+                f"model.prior_components ({self.model.prior_components})"
+            )
         check_int("batch_size", self.batch_size, 1, 8192)
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
@@ -56,7 +71,13 @@ class VAETrainConfig:
             )
         check_int("seed", self.seed, 0, 2**31 - 1)
         check_choice("data", self.data, DATASETS)
-        fields = ("model.encoder_dims", "model.decoder_dims", "batch_size")
+        fields = (
+            "model.encoder_dims",
+            "model.decoder_dims",
+            "batch_size",
+            "model.prior_components",
+            "prior_fit_points",
+        )
         check_memory(self, vae_bytes(self), fields)
 
 
@@ -65,14 +86,21 @@ class VAETrainer(Trainer):
     reparameterisation noise, ``seed + 2`` the fixed grid noise and scoring samples."""
 
     family = "vae"
-    stateful = ("model", "optimizer", "noise_rng", "eval_rng")
+    stateful = ("model", "optimizer", "scheduler", "noise_rng", "eval_rng")
 
     def __init__(self, config: VAETrainConfig) -> None:
         super().__init__(config)
         torch.manual_seed(config.seed)
         self.model = VAE(config.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.batches = BatchStream(load_images(config.data), config.batch_size, config.seed)
+        self.scheduler = None
+        if config.lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=config.max_steps
+            )
+        self.images = load_images(config.data)
+        self.batches = BatchStream(self.images, config.batch_size, config.seed)
+        self.prior_fitted_at = -1  # step at which the mixture prior was last fitted
         self.noise_rng = seeded_generator(config.seed + 1)
         self.eval_rng = seeded_generator(config.seed + 2)
         self.fixed_noise = self.model.sample_latent(64, generator=seeded_generator(config.seed + 2))
@@ -85,11 +113,16 @@ class VAETrainer(Trainer):
         z = self.model.reparameterize(mu, logvar, generator=self.noise_rng)
         logits = self.model.decode_logits(z)  # (B, 784)
         cfg = self.config
-        losses = vae_loss(images, logits, mu, logvar, cfg.likelihood, cfg.log_norm_coef)
+        kl_weight = (
+            min(1.0, (self.step_count + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        )
+        losses = vae_loss(images, logits, mu, logvar, cfg.likelihood, cfg.log_norm_coef, kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         norm = grad_norm(self.model.parameters())
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.step_count += 1
         return {
             "loss": losses["loss"].item(),
@@ -98,9 +131,30 @@ class VAETrainer(Trainer):
             "grad_norm": norm,
         }
 
+    def fit_prior(self) -> None:
+        """Fit the mixture prior (if the model has one) to the encoder means of a fixed, seeded
+        subset of the training images; a no-op if it already matches the current weights."""
+        prior = self.model.prior
+        if prior is None or self.prior_fitted_at == self.step_count:
+            return
+        rng = seeded_generator(self.config.seed + 3)
+        n = min(self.config.prior_fit_points, len(self.images.images))
+        pick = torch.randperm(len(self.images.images), generator=rng)[:n]
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            mu, _ = self.model.encode(self.images.images[pick])  # (n, latent)
+        self.model.train(was_training)
+        prior.fit(mu, generator=rng)
+        self.prior_fitted_at = self.step_count
+
+    def export_model(self) -> VAE:
+        self.fit_prior()
+        return self.model
+
     def evaluate(self) -> Metrics:
         return evaluate_generator(
-            self.model, self.fixed_noise, self.config.n_score_samples, self.eval_rng
+            self.export_model(), self.fixed_noise, self.config.n_score_samples, self.eval_rng
         )
 
 
@@ -108,4 +162,4 @@ def train_vae(config: VAETrainConfig, on_step: OnStep | None = None) -> tuple[VA
     """Train the VAE; return the model (eval mode) and its history."""
     trainer = VAETrainer(config)
     history = run_trainer(trainer, on_step)
-    return trainer.model.eval(), history
+    return trainer.export_model().eval(), history

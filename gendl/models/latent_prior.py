@@ -1,0 +1,78 @@
+"""A Gaussian-mixture prior fitted to where the encoder puts the training images.
+
+A VAE samples z ~ N(0, I), but its encoder packs the training digits into clusters that do not
+fill that ball: prior samples that fall between clusters decode to blends no classifier can name.
+Fitting a mixture of K full-covariance Gaussians to the encoder means after training and sampling
+from it instead ("ex-post density estimation", Ghosh et al. 2020, From Variational to Deterministic
+Autoencoders, section 4) keeps the encoder, decoder and training loss of the VAE unchanged.
+
+Before it is fitted the mixture is K copies of N(0, I), so it samples like the standard prior.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gendl.config import check_int
+
+JITTER = 1e-4  # added to each covariance's diagonal so a component on a few points stays proper
+
+
+class GaussianMixturePrior(nn.Module):
+    """K full-covariance Gaussians in a ``dim``-dimensional latent space, held as buffers (they are
+    fitted, not trained by gradient), so they travel in the model's state_dict."""
+
+    def __init__(self, n_components: int, dim: int) -> None:
+        super().__init__()
+        check_int("n_components", n_components, 1, 1024)
+        check_int("dim", dim, 1, 4096)
+        self.register_buffer("weights", torch.full((n_components,), 1.0 / n_components))
+        self.register_buffer("means", torch.zeros(n_components, dim))
+        self.register_buffer("scale_tril", torch.eye(dim).repeat(n_components, 1, 1))
+
+    @property
+    def n_components(self) -> int:
+        return self.weights.shape[0]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latents (n, dim): a component by weight, then that Gaussian. Draws on the CPU."""
+        check_int("n", n, 1, 10_000_000)
+        weights, means, tril = self.weights.cpu(), self.means.cpu(), self.scale_tril.cpu()
+        component = torch.multinomial(weights, n, replacement=True, generator=generator)  # (n,)
+        eps = torch.randn(n, means.shape[1], 1, generator=generator)  # (n, dim, 1)
+        z = means[component] + (tril[component] @ eps).squeeze(-1)  # (n, dim)
+        return z.to(self.means.device)
+
+    @torch.no_grad()
+    def fit(self, z: torch.Tensor, iters: int = 50, generator: torch.Generator | None = None):
+        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points."""
+        n, dim = z.shape
+        k = self.n_components
+        if n < k:
+            raise ValueError(f"fitting {k} components needs at least {k} points, got {n}")
+        z = z.detach().to(torch.float64).cpu()
+        eye = torch.eye(dim, dtype=z.dtype)
+        means = z[torch.randperm(n, generator=generator)[:k]].clone()  # (k, dim)
+        covs = eye.repeat(k, 1, 1) * z.var(0).mean()  # (k, dim, dim)
+        log_w = torch.full((k,), -math.log(k), dtype=z.dtype)
+        for _ in range(iters):
+            tril = torch.linalg.cholesky(covs + JITTER * eye)  # (k, dim, dim)
+            diff = z[None] - means[:, None]  # (k, n, dim)
+            white = torch.linalg.solve_triangular(tril, diff.transpose(1, 2), upper=False)
+            log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1, keepdim=True)  # (k, 1)
+            log_p = -0.5 * white.pow(2).sum(1) - log_det + log_w[:, None]  # (k, n), up to a const
+            resp = (log_p - log_p.logsumexp(0, keepdim=True)).exp()  # (k, n) responsibilities
+            mass = resp.sum(1) + 1e-10  # (k,)
+            log_w = (mass / n).log()
+            means = (resp @ z) / mass[:, None]
+            diff = z[None] - means[:, None]
+            covs = torch.einsum("kn,kni,knj->kij", resp, diff, diff) / mass[:, None, None]
+        tril = torch.linalg.cholesky(covs + JITTER * eye)
+        dtype = self.means.dtype
+        self.weights.copy_(log_w.exp().to(dtype))
+        self.means.copy_(means.to(dtype))
+        self.scale_tril.copy_(tril.to(dtype))
+        return self
