@@ -48,28 +48,37 @@ class GaussianMixturePrior(nn.Module):
 
     @torch.no_grad()
     def fit(self, z: torch.Tensor, iters: int = 50, generator: torch.Generator | None = None):
-        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points."""
+        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points.
+
+        Every step works on the outer products z z^T (N, dim^2), computed once: the Mahalanobis
+        terms are then z^T P z - 2 z^T P m + m^T P m with P the precision, and the new covariances
+        E[z z^T] - m m^T, all as matrix products (float64, so the difference loses nothing).
+        """
         n, dim = z.shape
         k = self.n_components
         if n < k:
             raise ValueError(f"fitting {k} components needs at least {k} points, got {n}")
         z = z.detach().to(torch.float64).cpu()
+        outer = (z[:, :, None] * z[:, None, :]).reshape(n, dim * dim)  # (n, dim^2)
         eye = torch.eye(dim, dtype=z.dtype)
         means = z[torch.randperm(n, generator=generator)[:k]].clone()  # (k, dim)
         covs = eye.repeat(k, 1, 1) * z.var(0).mean()  # (k, dim, dim)
         log_w = torch.full((k,), -math.log(k), dtype=z.dtype)
         for _ in range(iters):
             tril = torch.linalg.cholesky(covs + JITTER * eye)  # (k, dim, dim)
-            diff = z[None] - means[:, None]  # (k, n, dim)
-            white = torch.linalg.solve_triangular(tril, diff.transpose(1, 2), upper=False)
-            log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1, keepdim=True)  # (k, 1)
-            log_p = -0.5 * white.pow(2).sum(1) - log_det + log_w[:, None]  # (k, n), up to a const
-            resp = (log_p - log_p.logsumexp(0, keepdim=True)).exp()  # (k, n) responsibilities
-            mass = resp.sum(1) + 1e-10  # (k,)
+            precision = torch.cholesky_inverse(tril)  # (k, dim, dim)
+            pm = (precision @ means[:, :, None]).squeeze(-1)  # (k, dim)
+            quad = outer @ precision.reshape(k, dim * dim).T  # (n, k): z^T P z
+            mahalanobis = quad - 2 * z @ pm.T + (means * pm).sum(1)  # (n, k)
+            log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1)  # (k,) half log det
+            log_p = -0.5 * mahalanobis - log_det + log_w  # (n, k), up to a constant
+            resp = (log_p - log_p.logsumexp(1, keepdim=True)).exp()  # (n, k) responsibilities
+            mass = resp.sum(0) + 1e-10  # (k,)
             log_w = (mass / n).log()
-            means = (resp @ z) / mass[:, None]
-            diff = z[None] - means[:, None]
-            covs = torch.einsum("kn,kni,knj->kij", resp, diff, diff) / mass[:, None, None]
+            means = (resp.T @ z) / mass[:, None]  # (k, dim)
+            second = (resp.T @ outer).reshape(k, dim, dim) / mass[:, None, None]  # E[z z^T]
+            covs = second - means[:, :, None] * means[:, None, :]
+            covs = 0.5 * (covs + covs.transpose(1, 2))  # symmetric to the last bit
         tril = torch.linalg.cholesky(covs + JITTER * eye)
         dtype = self.means.dtype
         self.weights.copy_(log_w.exp().to(dtype))
