@@ -86,12 +86,32 @@ def gan_fields(cols: list) -> dict[str, Any]:
 
 def vae_fields(cols: list) -> dict[str, Any]:
     latent = cols[0].slider("latent size", 1, 64, model["latent_dim"], **bound("latent_dim"))
+    components = cols[3].number_input(
+        "mixture prior components (0: sample N(0, I))",
+        0,
+        256,
+        model["prior_components"],
+        help="Samples come from a Gaussian mixture fitted to where the encoder puts the "
+        "training digits, instead of the N(0, I) the VAE was trained towards.",
+        **bound("prior_components"),
+    )
     return {
-        "model": {"latent_dim": latent},
+        "model": {"latent_dim": latent, "prior_components": components},
         "likelihood": choice(
             cols[1], "likelihood", VAE_LIKELIHOODS, default["likelihood"], "likelihood"
         ),
+        "log_norm_coef": cols[1].slider(
+            "weight of log C (continuous Bernoulli)",
+            0.0,
+            2.0,
+            default["log_norm_coef"],
+            0.1,
+            **bound("log_norm_coef"),
+        ),
         "lr": rate(cols[2], "learning rate", "lr"),
+        "kl_warmup_steps": cols[2].number_input(
+            "KL warm-up steps", 0, 100_000, default["kl_warmup_steps"], 100, **bound("kl_warmup")
+        ),
     }
 
 
