@@ -80,7 +80,8 @@ def time_to_quality(
 
     history = run_trainer(trainer, on_step)
     reached = bool(checks) and checks[-1][2] >= target
-    confirmed = generator_scores(trainer.model, shipped_classifier(), confirm_samples)
+    model = trainer.export_model()  # the weight average of a GAN, the fitted prior of a VAE
+    confirmed = generator_scores(model, shipped_classifier(), confirm_samples)
     return {
         "preset": preset,
         "overrides": overrides or {},
