@@ -17,6 +17,8 @@ from torch import nn
 from gendl.config import check_float, check_int
 from gendl.errors import ConfigError
 
+SPLIT_SIZE = 1000  # samples per split of the standard inception score (10 x 1,000)
+
 
 def inception_score(
     probs: torch.Tensor, n_splits: int = 10, eps: float = 1e-12
@@ -79,15 +81,20 @@ def score_generator(
     n: int,
     generator: torch.Generator | None = None,
     batch_size: int = 1000,
-    n_splits: int = 10,
+    n_splits: int | None = None,
 ) -> dict[str, float | list[int]]:
     """Sample ``n`` images from a generative model (anything with ``sample(n, generator)``) in
     batches and score them: ``inception_score``, ``inception_std`` and ``histogram`` (10 counts).
+
+    By default the splits hold 1,000 samples each (2 to 10 splits): the IS of a split grows with
+    its size, so a score on 2,000 samples is then comparable with the 10 x 1,000 standard.
 
     Only the (n, C) predictions are kept, never the images or a gradient graph.
     """
     check_int("n", n, 1, 10_000_000)
     check_int("batch_size", batch_size, 1, 1_000_000)
+    if n_splits is None:
+        n_splits = min(10, max(2, n // SPLIT_SIZE))
     if n_splits > n:
         raise ConfigError(f"n ({n}) must be at least n_splits ({n_splits})")
     parts = []

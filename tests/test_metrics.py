@@ -99,3 +99,16 @@ def test_score_generator_equals_scoring_the_same_samples_by_hand():
     assert all(isinstance(c, int) for c in scores["histogram"])
     with pytest.raises(ConfigError, match="n_splits"):
         score_generator(model, classifier, 5, n_splits=10)
+
+
+@pytest.mark.parametrize(
+    ("n", "splits"), [(100, 2), (2000, 2), (3500, 3), (10_000, 10), (30_000, 10)]
+)
+def test_score_generator_splits_into_parts_of_a_thousand_by_default(n, splits):
+    model = VAE(VAEConfig(latent_dim=2, encoder_dims=(4,), decoder_dims=(4,)))
+    classifier = _DropoutClassifier()
+    scores = score_generator(model, classifier, n, torch.Generator().manual_seed(0))
+    images = model.sample(n, generator=torch.Generator().manual_seed(0))
+    mean, std = inception_score(classifier_probs(classifier, images), splits)
+    assert scores["inception_score"] == pytest.approx(mean)
+    assert scores["inception_std"] == pytest.approx(std)

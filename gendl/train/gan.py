@@ -61,7 +61,7 @@ class GANTrainConfig:
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
         check_int("n_score_samples", self.n_score_samples, 0, 100_000)
-        if 0 < self.n_score_samples < 10:  # the inception score needs 10 splits
+        if 0 < self.n_score_samples < 10:  # too few samples to score
             raise ConfigError(
                 f"n_score_samples must be 0 or in [10, 100000], got {self.n_score_samples}"
             )
