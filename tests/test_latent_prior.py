@@ -162,3 +162,25 @@ def test_cosine_schedule_reaches_zero_at_max_steps():
 def test_bad_vae_options_are_refused_by_name(overrides, field):
     with pytest.raises(ConfigError, match=field):
         build_config("vae", overrides)
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        torch.ones(100, 3),  # one point repeated
+        torch.linspace(0, 1, 100)[:, None] * torch.tensor([[1.0, 2.0, 3.0]]),  # on a line
+        torch.randn(100, 3, generator=torch.Generator().manual_seed(0)) * 1e8,  # huge latents
+    ],
+    ids=["repeated", "line", "huge"],
+)
+def test_degenerate_points_still_give_a_proper_mixture(points):
+    prior = GaussianMixturePrior(4, 3).fit(points, generator=torch.Generator().manual_seed(0))
+    covs = prior.scale_tril @ prior.scale_tril.transpose(1, 2)
+    assert torch.isfinite(prior.means).all() and torch.isfinite(covs).all()
+    assert (torch.linalg.eigvalsh(covs.double()) > 0).all()
+    assert torch.isfinite(prior.sample(10, torch.Generator().manual_seed(1))).all()
+
+
+def test_fit_refuses_points_that_are_not_finite():
+    with pytest.raises(ValueError, match="not all finite"):
+        GaussianMixturePrior(2, 2).fit(torch.tensor([[0.0, float("nan")], [1.0, 1.0]]))

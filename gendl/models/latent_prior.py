@@ -21,6 +21,19 @@ from gendl.config import check_int
 JITTER = 1e-4  # added to each covariance's diagonal so a component on a few points stays proper
 
 
+def _scale_tril(covs: torch.Tensor) -> torch.Tensor:
+    """Cholesky factors (k, dim, dim) of covariances that rounding may have left barely
+    indefinite (points on a line, a component with almost no mass, huge latents): more jitter,
+    relative to each matrix's scale, until every factor exists; the diagonal as a last resort."""
+    eye = torch.eye(covs.shape[-1], dtype=covs.dtype)
+    scale = covs.diagonal(dim1=1, dim2=2).mean(1).abs().clamp(min=1.0)[:, None, None]  # (k,1,1)
+    for relative in (0.0, 1e-6, 1e-4, 1e-2):
+        tril, info = torch.linalg.cholesky_ex(covs + (JITTER + relative * scale) * eye)
+        if not info.any():
+            return tril
+    return torch.diag_embed(covs.diagonal(dim1=1, dim2=2).clamp(min=JITTER).sqrt())
+
+
 class GaussianMixturePrior(nn.Module):
     """K full-covariance Gaussians in a ``dim``-dimensional latent space, held as buffers (they are
     fitted, not trained by gradient), so they travel in the model's state_dict."""
@@ -58,6 +71,8 @@ class GaussianMixturePrior(nn.Module):
         k = self.n_components
         if n < k:
             raise ValueError(f"fitting {k} components needs at least {k} points, got {n}")
+        if not torch.isfinite(z).all():
+            raise ValueError("cannot fit a mixture to points that are not all finite")
         z = z.detach().to(torch.float64).cpu()
         outer = (z[:, :, None] * z[:, None, :]).reshape(n, dim * dim)  # (n, dim^2)
         eye = torch.eye(dim, dtype=z.dtype)
@@ -65,7 +80,7 @@ class GaussianMixturePrior(nn.Module):
         covs = eye.repeat(k, 1, 1) * z.var(0).mean()  # (k, dim, dim)
         log_w = torch.full((k,), -math.log(k), dtype=z.dtype)
         for _ in range(iters):
-            tril = torch.linalg.cholesky(covs + JITTER * eye)  # (k, dim, dim)
+            tril = _scale_tril(covs)  # (k, dim, dim)
             precision = torch.cholesky_inverse(tril)  # (k, dim, dim)
             pm = (precision @ means[:, :, None]).squeeze(-1)  # (k, dim)
             quad = outer @ precision.reshape(k, dim * dim).T  # (n, k): z^T P z
@@ -79,7 +94,7 @@ class GaussianMixturePrior(nn.Module):
             second = (resp.T @ outer).reshape(k, dim, dim) / mass[:, None, None]  # E[z z^T]
             covs = second - means[:, :, None] * means[:, None, :]
             covs = 0.5 * (covs + covs.transpose(1, 2))  # symmetric to the last bit
-        tril = torch.linalg.cholesky(covs + JITTER * eye)
+        tril = _scale_tril(covs)
         dtype = self.means.dtype
         self.weights.copy_(log_w.exp().to(dtype))
         self.means.copy_(means.to(dtype))

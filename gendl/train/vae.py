@@ -145,7 +145,8 @@ class VAETrainer(Trainer):
         with torch.no_grad():
             mu, _ = self.model.encode(self.images.images[pick])  # (n, latent)
         self.model.train(was_training)
-        prior.fit(mu, generator=rng)
+        if torch.isfinite(mu).all():  # weights gone to NaN: the loss check reports that
+            prior.fit(mu, generator=rng)
         self.prior_fitted_at = self.step_count
 
     def export_model(self) -> VAE:
