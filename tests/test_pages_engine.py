@@ -93,7 +93,7 @@ def test_overview_shows_shipped_scores_and_tolerates_missing_keys(runs_dir, tmp_
         at = page("overview")
     shipped = at.dataframe[1].value
     assert list(shipped["name"]) == ["VAE", "gan.pt"]
-    assert shipped["inception_score"].iloc[0] == 8.1
+    assert list(shipped["scores"]) == ["IS 8.10", ""]
 
 
 # ---------------------------------------------------------------- Train

@@ -6,24 +6,37 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def shipped_rows(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per manifest entry: name, kind and file, then each score as its own column.
+def score_text(scores: Any) -> str:
+    """One readable cell for a manifest entry's scores: a generator's inception score, a
+    classifier's test accuracy and the real test set's IS, or ``key value`` pairs otherwise."""
+    if not isinstance(scores, dict):
+        return ""
+    parts = []
+    if isinstance(scores.get("test_acc"), (int, float)):
+        parts.append(f"test accuracy {100 * scores['test_acc']:.2f}%")
+    if isinstance(scores.get("mnist_test_inception_score"), (int, float)):
+        parts.append(f"real MNIST IS {scores['mnist_test_inception_score']:.2f}")
+    if isinstance(scores.get("inception_score"), (int, float)):
+        spread = scores.get("inception_std")
+        text = f"IS {scores['inception_score']:.2f}"
+        text += f" ± {spread:.2f}" if isinstance(spread, (int, float)) else ""
+        n = scores.get("n_samples")
+        parts.append(text + (f" ({n:,} samples)" if isinstance(n, int) else ""))
+    if not parts:
+        parts = [f"{k} {v}" for k, v in scores.items() if isinstance(v, (int, float, str))]
+    return "; ".join(parts)
 
-    Entries may lack any key; ``scores`` may be a dict of numbers or absent. Score columns follow
-    the order in which they first appear, and an entry without a score leaves the cell empty.
-    """
-    rows = []
-    for entry in entries:
-        row = {
+
+def shipped_rows(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per manifest entry: name, kind, file, steps and its scores in one cell. Entries may
+    lack any key; ``scores`` may be a dict of numbers or absent (an empty cell)."""
+    return [
+        {
             "name": entry.get("name") or entry.get("file", "?"),
             "kind": entry.get("kind", ""),
             "file": entry.get("file", ""),
+            "steps": entry.get("steps"),
+            "scores": score_text(entry.get("scores")),
         }
-        scores = entry.get("scores")
-        if isinstance(scores, dict):
-            row.update({k: v for k, v in scores.items() if isinstance(v, (int, float, str))})
-        rows.append(row)
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    return [{key: row.get(key) for key in columns} for row in rows]
+        for entry in entries
+    ]
