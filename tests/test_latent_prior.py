@@ -184,3 +184,15 @@ def test_degenerate_points_still_give_a_proper_mixture(points):
 def test_fit_refuses_points_that_are_not_finite():
     with pytest.raises(ValueError, match="not all finite"):
         GaussianMixturePrior(2, 2).fit(torch.tensor([[0.0, float("nan")], [1.0, 1.0]]))
+
+
+def test_a_mixture_fit_that_would_not_fit_in_memory_is_refused_before_training():
+    # a million outer products of a 512-dimensional latent are 2 TB of float64
+    with pytest.raises(ConfigError, match="prior_fit_points"):
+        build_config(
+            "vae",
+            {"model": {"latent_dim": 512, "prior_components": 1}, "prior_fit_points": 1_000_000},
+        )
+    build_config(
+        "vae", {"model": {"latent_dim": 512, "prior_components": 1}, "prior_fit_points": 100}
+    )
