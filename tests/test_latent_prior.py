@@ -196,3 +196,15 @@ def test_a_mixture_fit_that_would_not_fit_in_memory_is_refused_before_training()
     build_config(
         "vae", {"model": {"latent_dim": 512, "prior_components": 1}, "prior_fit_points": 100}
     )
+
+
+def test_the_sample_grid_of_a_mixture_vae_comes_from_the_fitted_mixture():
+    config = {**VAE_SMALL, "max_steps": 2, "prior_fit_points": 200}
+    config["model"] = {**VAE_SMALL["model"], "prior_components": 2}
+    trainer = make_trainer("vae", config)
+    run_trainer(trainer)
+    grid = trainer.evaluate()["sample_grid"]
+    model = trainer.export_model()
+    z = model.prior.sample(64, torch.Generator().manual_seed(trainer.config.seed + 2))
+    with torch.no_grad():
+        assert torch.equal(grid, model.decode(z).clamp(0, 1))

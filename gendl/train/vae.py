@@ -154,9 +154,11 @@ class VAETrainer(Trainer):
         return self.model
 
     def evaluate(self) -> Metrics:
-        return evaluate_generator(
-            self.export_model(), self.fixed_noise, self.config.n_score_samples, self.eval_rng
-        )
+        model = self.export_model()
+        noise = self.fixed_noise
+        if model.prior is not None:  # the same draws, from the mixture as it is fitted now
+            noise = model.sample_latent(64, generator=seeded_generator(self.config.seed + 2))
+        return evaluate_generator(model, noise, self.config.n_score_samples, self.eval_rng)
 
 
 def train_vae(config: VAETrainConfig, on_step: OnStep | None = None) -> tuple[VAE, list[Metrics]]:
