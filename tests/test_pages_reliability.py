@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import magic
 from streamlit.testing.v1 import AppTest
 
 from app_pages.common import engine
@@ -392,8 +393,27 @@ SESSION_RUN = {  # a tiny LSTM that neither solves length 60 nor reaches its bud
 RENDER_LIMIT_S = 2.0
 
 
+def _one_parse_at_a_time(add_magic: Callable) -> Callable:
+    """Each AppTest run compiles its script in a fresh cache, and ``ast.parse`` on many threads at
+    once trips a CPython 3.11 race ("AST constructor recursion depth mismatch"). A real server
+    compiles a page once, under its script cache's lock; this gives the test harness that lock."""
+    lock = threading.Lock()
+
+    def serialized(*args, **kwargs):
+        with lock:
+            return add_magic(*args, **kwargs)
+
+    return serialized
+
+
 def start_at_once(sessions: list[AppTest]) -> list[BaseException]:
     """Click Start in every session from its own thread, released together."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(magic, "add_magic", _one_parse_at_a_time(magic.add_magic))
+        return _click_start_together(sessions)
+
+
+def _click_start_together(sessions: list[AppTest]) -> list[BaseException]:
     barrier, errors = threading.Barrier(len(sessions)), []
 
     def click(at: AppTest) -> None:
