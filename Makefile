@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint data clean
+.PHONY: run test test-slow lint data kernel clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,17 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 data: $(STAMP)
 	$(PY) -c "from gendl.data import ensure_mnist; print('MNIST ready in', ensure_mnist())"
 
-run: $(STAMP) data
+# the hand-written LSTM's C++ time loop, compiled once (~25 s) into torch's extension cache
+kernel: $(STAMP)
+	$(PY) -c "from gendl.models.lstm_bptt import kernel; print('LSTM kernel:', 'ready' if kernel() else 'unavailable, the Python time loop is used')"
+
+run: $(STAMP) data kernel
 	$(PY) -m streamlit run dashboard.py --server.address localhost --server.headless true
 
-test: $(STAMP) data
+test: $(STAMP) data kernel
 	$(PY) -m pytest
 
-test-slow: $(STAMP) data
+test-slow: $(STAMP) data kernel
 	$(PY) -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""Training-step speed of the LSTM: hand-written (fused BPTT), torch.nn.LSTM, seed 000's loop.
+"""Training-step speed of the LSTM: hand-written (C++ or Python time loop), torch.nn.LSTM, seed 000.
 
     python bench/lstm_speed.py [--json] [--rounds 6] [--steps 50] [--seconds 6]
 
@@ -28,6 +28,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from gendl.data import palindrome_batch  # noqa: E402
+from gendl.models.lstm_bptt import LSTMSequence, kernel  # noqa: E402
 from gendl.models.sequence import SequenceClassifier, SequenceConfig  # noqa: E402
 
 SEQ_LENGTH, BATCH, HIDDEN = 20, 128, 128
@@ -108,11 +109,17 @@ def run(rounds: int, steps: int, seconds: float) -> dict[str, float]:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     scratch = SequenceClassifier(SequenceConfig(backend="scratch"))
+    net = scratch.net
+    if kernel() is None:
+        raise SystemExit("the LSTM kernel could not be built (see the warning above)")
     fast = {
-        "scratch LSTM (fused BPTT)": make_step(scratch, "onehot"),
+        "scratch LSTM (C++ time loop)": make_step(scratch, "onehot"),
         "torch.nn.LSTM": make_step(SequenceClassifier(SequenceConfig(backend="torch")), "onehot"),
+        "scratch LSTM (Python time loop)": make_step(
+            scratch, "onehot", lambda x: net.head(LSTMSequence.apply(x, net.weight))
+        ),
         "scratch LSTM, autograd reference": make_step(
-            scratch, "onehot", lambda x: scratch.net.forward_reference(x)
+            scratch, "onehot", lambda x: net.forward_reference(x)
         ),
     }
     torch.set_flush_denormal(True)

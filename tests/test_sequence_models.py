@@ -1,6 +1,8 @@
 """Sequence models against independent references: torch.nn.LSTM / nn.RNN with copied weights,
 autograd gradcheck of the hand-written BPTT, the gate identities, and a few training steps."""
 
+import shutil
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +10,8 @@ from torch import nn
 
 from gendl.data import palindrome_batch
 from gendl.errors import ConfigError
-from gendl.models.lstm_bptt import LSTMSequence
+from gendl.models import lstm_bptt
+from gendl.models.lstm_bptt import LSTMKernelSequence, LSTMSequence
 from gendl.models.sequence import (
     LSTM,
     SequenceClassifier,
@@ -37,8 +40,24 @@ def _torch_lstm_pair(D, H, C, dtype=torch.float32, **kwargs):
     return ref, head, ours
 
 
+@pytest.fixture(params=["kernel", "python"])
+def time_loop(request, monkeypatch):
+    """Run a test once through the C++ time loop and once through its Python twin."""
+    if request.param == "python":
+        monkeypatch.setattr(lstm_bptt, "kernel", lambda: None)
+    elif lstm_bptt.kernel() is None:
+        pytest.skip("no C++ compiler: the LSTM kernel cannot be built here")
+    return request.param
+
+
+def test_the_kernel_is_built_wherever_a_compiler_is():
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler on this machine")
+    assert lstm_bptt.kernel() is not None
+
+
 @pytest.mark.parametrize("D", [1, 10])
-def test_fast_lstm_matches_torch_lstm_outputs_and_gradients(D):
+def test_fast_lstm_matches_torch_lstm_outputs_and_gradients(D, time_loop):
     B, T, H, C = 16, 9, 32, 10
     ref, head, ours = _torch_lstm_pair(D, H, C)
     x = torch.randn(B, T, D)
@@ -63,6 +82,67 @@ def test_fused_lstm_function_passes_gradcheck(T):
     x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(H + D + 1, 4 * H, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(LSTMSequence.apply, (x, weight))
+
+
+@pytest.mark.parametrize(
+    "T, init, scale",
+    [(1, "default", 1.0), (19, "default", 1.0), (19, "randn", 1.0), (2, "randn", 30.0)],
+)
+def test_kernel_matches_reference_equations_in_float32(T, init, scale):
+    """Against the literal equations in float64. Seed 000's randn init saturates the gates (its
+    gradients reach ~40, so float32 is held to 2e-5 of the largest); scaled by 30 the
+    pre-activations reach +-200 (over two steps only: that far out, float32 rounding grows
+    chaotically along the sequence)."""
+    if lstm_bptt.kernel() is None:
+        pytest.skip("no C++ compiler: the LSTM kernel cannot be built here")
+    torch.manual_seed(T)
+    model = LSTM(10, 24, 10, init=init, forget_bias=1.0)
+    with torch.no_grad():
+        model.weight.mul_(scale)
+    exact = LSTM(10, 24, 10).double()
+    exact.load_state_dict(model.state_dict())
+    x = torch.rand(6, T, 10)
+    fast_x, ref_x = x.clone().requires_grad_(), x.double().requires_grad_()
+    fast = model.head(LSTMKernelSequence.apply(fast_x, model.weight))
+    ref = exact.forward_reference(ref_x)
+    g_out = torch.randn_like(ref)
+    grads_fast = torch.autograd.grad(fast, [fast_x, model.weight], g_out.float())
+    grads_ref = torch.autograd.grad(ref, [ref_x, exact.weight], g_out)
+    for a, b in zip((fast, *grads_fast), (ref, *grads_ref), strict=True):
+        torch.testing.assert_close(a.double(), b, atol=2e-5 * b.abs().max().item(), rtol=1e-5)
+
+
+def test_kernel_splits_the_batch_across_threads_with_the_same_result():
+    """Two threads each run the sequence on their rows (37 = 19 + 18); the Python loop is the
+    reference."""
+    if lstm_bptt.kernel() is None:
+        pytest.skip("no C++ compiler: the LSTM kernel cannot be built here")
+    torch.manual_seed(3)
+    x = torch.randn(37, 7, 10, requires_grad=True)
+    weight = torch.randn(32 + 10 + 1, 128, requires_grad=True)
+    torch.set_num_threads(2)
+    try:
+        out = LSTMKernelSequence.apply(x, weight)
+        grads = torch.autograd.grad(out.square().sum(), [x, weight])
+    finally:
+        torch.set_num_threads(1)
+    ref = LSTMSequence.apply(x, weight)
+    ref_grads = torch.autograd.grad(ref.square().sum(), [x, weight])
+    torch.testing.assert_close(out, ref, **TOL)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("where", ["weight", "input"])
+def test_a_nan_reaches_the_output_through_either_time_loop(where, time_loop):
+    model = LSTM(10, 8, 10)
+    x, _ = palindrome_batch(6, 4, encoding="onehot")
+    with torch.no_grad():
+        if where == "weight":
+            model.weight[3, 5] = float("nan")
+        else:
+            x[1, 2, 0] = float("nan")
+        assert model(x).isnan().any()
 
 
 @pytest.mark.parametrize("init, forget_bias", [("default", 0.0), ("default", 3.0), ("randn", 0.0)])

@@ -1,14 +1,96 @@
-"""The hand-written LSTM's training path: seed 000's gate equations as one autograd Function.
+"""The hand-written LSTM's training path: seed 000's gate equations with a hand-written BPTT.
 
 An autograd graph of T steps under a Python loop is ~2x slower than torch.nn.LSTM, so forward and
-backward are written by hand, a few large ops per step; ``LSTM.forward_reference`` in
-``sequence.py`` is the literal version, and the tests hold this one to it and to torch.nn.LSTM.
-Speed against both: ``python bench/lstm_speed.py``.
+backward are written by hand. Two implementations of the same maths: ``LSTMKernelSequence`` runs
+the time loop in C++ (``lstm_kernel.cpp``, compiled on first use, ~25 s, then cached by torch), one
+matrix product and one fused pass per step; ``LSTMSequence`` is the same loop as a few large tensor
+ops per step in Python, used where the kernel cannot be built (no C++ compiler) or does not apply
+(float64, as in gradcheck). ``lstm_sequence`` picks one. ``LSTM.forward_reference`` in
+``sequence.py`` is the literal version; the tests hold both to it and to torch.nn.LSTM.
+Speed against torch.nn.LSTM: ``python bench/lstm_speed.py``.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
 import torch
+
+KERNEL_SOURCE = Path(__file__).with_name("lstm_kernel.cpp")
+KERNEL_ENV = "GENDL_LSTM_KERNEL"  # "0": always the Python time loop
+
+
+@functools.cache
+def kernel() -> ModuleType | None:
+    """The compiled time loop, built on first use; None (with a warning) where it cannot be."""
+    if os.environ.get(KERNEL_ENV, "1") == "0":
+        return None
+    # importing cpp_extension logs a warning about CUDA_HOME on machines without CUDA
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+
+        return load(
+            name="gendl_lstm",
+            sources=[str(KERNEL_SOURCE)],
+            extra_cflags=["-O3", "-march=native", "-fopenmp"],
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
+    except Exception as exc:  # no compiler or headers: the Python loop does the same maths
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = next((line for line in lines if "error" in line), lines[0])[-300:]
+        warnings.warn(
+            f"LSTM kernel {KERNEL_SOURCE.name} could not be built ({reason}); "
+            "the slower Python time loop is used",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+
+
+def lstm_sequence(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), through the fastest available path."""
+    on_cpu_f32 = all(t.dtype == torch.float32 and t.device.type == "cpu" for t in (x, weight))
+    if on_cpu_f32 and kernel() is not None:
+        return LSTMKernelSequence.apply(x, weight)
+    return LSTMSequence.apply(x, weight)
+
+
+class LSTMKernelSequence(torch.autograd.Function):
+    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), the time loop in ``lstm_kernel.cpp``.
+
+    The kernel returns every step's pre-activation gradient dz (T, B, 4H); the weight gradient is
+    then two products over all steps, h_{t-1}^T @ dz_t (rows W_h; h_{-1} = 0, so from t = 1) and
+    [x_t, 1]^T @ dz_t (rows W_x, b), and the input gradient dz @ W_x^T.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
+        h_last, hs, gates, c, tc = kernel().forward(x, weight.contiguous())
+        ctx.save_for_backward(x, weight, hs, gates, c, tc)
+        return h_last
+
+    @staticmethod
+    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        x, weight, hs, gates, c, tc = ctx.saved_tensors
+        T, B, H4 = gates.shape
+        H, D = H4 // 4, x.shape[2]
+        dz = kernel().backward(grad_h.contiguous(), weight, gates, c, tc)  # (T, B, 4H)
+        grad_w = weight.new_empty(weight.shape)
+        grad_w[:H] = hs[1:].reshape(-1, H).t() @ dz[1:].reshape(-1, H4) if T > 1 else 0.0
+        x1 = torch.cat([x.transpose(0, 1), x.new_ones(T, B, 1)], dim=2).view(T * B, D + 1)
+        torch.mm(x1.t(), dz.view(T * B, H4), out=grad_w[H:])
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (dz @ weight[H : H + D].t()).transpose(0, 1)
+        return grad_x, grad_w
 
 
 def _blocks(w: torch.Tensor, order: list[int]) -> torch.Tensor:
@@ -17,7 +99,7 @@ def _blocks(w: torch.Tensor, order: list[int]) -> torch.Tensor:
 
 
 class LSTMSequence(torch.autograd.Function):
-    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), with a hand-written backward.
+    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), the time loop in Python (any dtype).
 
     Forward: per step one matmul [h_{t-1}/2, x_t, 1] @ w and seven small in-place ops. tanh is ~4x
     slower than sigmoid on CPU, so tanh(z) = 2 sigmoid(2z) - 1: the g columns are doubled and one

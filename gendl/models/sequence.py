@@ -1,8 +1,9 @@
 """RNN and LSTM for the palindrome task (seed 000), hand-written ("scratch") or from torch.nn.
 
 ``LSTM.forward_reference`` is seed 000's gate equations under autograd, line for line; the scratch
-training path is ``LSTMSequence`` (lstm_bptt.py), the same maths as one autograd Function with a
-hand-written BPTT. ``gates(x)`` returns g, i, f, o, c, h over time for plots, and
+training path is ``lstm_sequence`` (lstm_bptt.py), the same maths with a hand-written BPTT (a C++
+time loop, or its Python twin where no compiler is at hand). ``gates(x)`` returns g, i, f, o, c, h
+over time for plots, and
 ``SequenceClassifier.input_gradient_norms`` the per-step input gradient (vanishing gradients).
 Speed against torch.nn.LSTM and seed 000's loop: ``python bench/lstm_speed.py``.
 """
@@ -18,7 +19,7 @@ from torch import nn
 
 from gendl.config import check_choice, check_float, check_int
 from gendl.data import sequence_input_dim
-from gendl.models.lstm_bptt import LSTMSequence
+from gendl.models.lstm_bptt import lstm_sequence
 
 SEQUENCE_MODELS = ("rnn", "lstm")
 BACKENDS = ("scratch", "torch")
@@ -130,7 +131,7 @@ class LSTM(nn.Module):
 
     Scratch weights are one matrix ``weight`` (H + D + 1, 4H): rows W_h, W_x, b, so that
     z_t = [h_{t-1}, x_t, 1] @ weight; columns are the gates in torch.nn.LSTM's order i, f, g, o.
-    Training runs ``LSTMSequence`` (lstm_bptt.py), forward and backward written by hand.
+    Training runs ``lstm_sequence`` (lstm_bptt.py), forward and backward written by hand.
     """
 
     def __init__(
@@ -171,7 +172,7 @@ class LSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.backend == "torch":
             return self.head(self.rnn(x)[0][:, -1])
-        return self.head(LSTMSequence.apply(x, self.weight))
+        return self.head(lstm_sequence(x, self.weight))
 
     def _reference(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[tuple]]:
         W_x, W_h, b = self._weights()
