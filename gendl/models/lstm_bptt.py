@@ -65,31 +65,27 @@ def lstm_sequence(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 class LSTMKernelSequence(torch.autograd.Function):
     """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), the time loop in ``lstm_kernel.cpp``.
 
-    The kernel returns every step's pre-activation gradient dz (T, B, 4H); the weight gradient is
-    then two products over all steps, h_{t-1}^T @ dz_t (rows W_h; h_{-1} = 0, so from t = 1) and
-    [x_t, 1]^T @ dz_t (rows W_x, b), and the input gradient dz @ W_x^T.
+    The kernel keeps every step's [h_{t-1}, x_t, 1] (T, B, H + D + 1) and returns every step's
+    pre-activation gradient dz (T, B, 4H); the weight gradient is then one product over all steps,
+    [h_{t-1}, x_t, 1]^T @ dz_t, and the input gradient dz @ W_x^T.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous()
-        h_last, hs, gates, c, tc = kernel().forward(x, weight.contiguous())
-        ctx.save_for_backward(x, weight, hs, gates, c, tc)
+        h_last, hx, gates, c, tc = kernel().forward(x.contiguous(), weight.contiguous())
+        ctx.save_for_backward(weight, hx, gates, c, tc)
         return h_last
 
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        x, weight, hs, gates, c, tc = ctx.saved_tensors
+        weight, hx, gates, c, tc = ctx.saved_tensors
         T, B, H4 = gates.shape
-        H, D = H4 // 4, x.shape[2]
-        dz = kernel().backward(grad_h.contiguous(), weight, gates, c, tc)  # (T, B, 4H)
-        grad_w = weight.new_empty(weight.shape)
-        grad_w[:H] = hs[1:].reshape(-1, H).t() @ dz[1:].reshape(-1, H4) if T > 1 else 0.0
-        x1 = torch.cat([x.transpose(0, 1), x.new_ones(T, B, 1)], dim=2).view(T * B, D + 1)
-        torch.mm(x1.t(), dz.view(T * B, H4), out=grad_w[H:])
+        H, K = H4 // 4, hx.shape[2]
+        dz = kernel().backward(grad_h.contiguous(), weight, gates, c, tc).view(T * B, H4)
+        grad_w = hx.view(T * B, K).t() @ dz  # (K, 4H)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = (dz @ weight[H : H + D].t()).transpose(0, 1)
+            grad_x = (dz @ weight[H:-1].t()).view(T, B, K - H - 1).transpose(0, 1)
         return grad_x, grad_w
 
 

@@ -77,8 +77,8 @@ void forward_rows(float* z, const float* c_prev, float* c, float* tc, float* h, 
   }
 }
 
-// Rows [b0, b1) of one backward step: from dh and the carried dc (updated in place to dc_{t-1})
-// to dz (B, 4H), the gradient of the pre-activations.
+// Rows [b0, b1) of one backward step: from dh (rows b0..b1 only) and the carried dc (updated in
+// place to dc_{t-1}) to dz (B, 4H), the gradient of the pre-activations.
 void backward_rows(const float* gates, const float* c_prev, const float* tc, const float* dh,
                    float* dc, float* dz, int64_t H, int64_t b0, int64_t b1) {
   for (int64_t b = b0; b < b1; ++b) {
@@ -134,39 +134,43 @@ struct FlushDenormals {};
 
 }  // namespace
 
-// x (B, T, D), weight (H + D + 1, 4H) with rows W_h, W_x, b -> h_T (B, H) and the saved tensors:
-// hs (T, B, H) with hs[t] = h_{t-1} (h_{-1} = 0), gates (T, B, 4H), c (T + 1, B, H), tc (T, B, H).
-// The input's share of every step, x_t @ W_x + b, is one product over all steps written into
-// gates; each step then adds h_{t-1} @ W_h in place, a product of aligned shapes.
+// x (B, T, D), weight (K = H + D + 1, 4H) with rows W_h, W_x, b -> h_T (B, H) and the saved
+// tensors: hx (T, B, K) rows [h_{t-1}, x_t, 1], gates (T, B, 4H), c (T + 1, B, H), tc (T, B, H).
 std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& weight) {
   TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat, "x must be float32 (B, T, D)");
   TORCH_CHECK(weight.dim() == 2 && weight.scalar_type() == at::kFloat, "weight must be float32");
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
-  const int64_t H = weight.size(1) / 4;
-  TORCH_CHECK(weight.size(0) == H + D + 1 && weight.size(1) == 4 * H,
-              "weight must be (H + D + 1, 4H)");
+  const int64_t H = weight.size(1) / 4, K = H + D + 1;
+  TORCH_CHECK(weight.size(0) == K && weight.size(1) == 4 * H, "weight must be (H + D + 1, 4H)");
   TORCH_CHECK(B >= 1 && T >= 1 && H >= 1, "empty batch, sequence or hidden state");
-  const at::Tensor w = weight.contiguous();
-  const at::Tensor w_h = w.narrow(0, 0, H), w_x = w.narrow(0, H, D), bias = w[H + D];
+  const at::Tensor w = weight.detach().contiguous();
+  at::Tensor hx = at::empty({T, B, K}, x.options());
+  hx[0].narrow(1, 0, H).zero_();  // h_0 = 0; the loop writes h_t into hx[t + 1]
+  hx.narrow(2, H, D).copy_(x.transpose(0, 1));
+  hx.select(2, H + D).fill_(1.0);
   at::Tensor gates = at::empty({T, B, 4 * H}, x.options());
-  at::Tensor gates_2d = gates.view({T * B, 4 * H});
-  at::addmm_out(gates_2d, bias, x.transpose(0, 1).reshape({T * B, D}), w_x);
-  at::Tensor hs = at::empty({T, B, H}, x.options());
-  hs[0].zero_();
   at::Tensor c = at::zeros({T + 1, B, H}, x.options());
   at::Tensor tc = at::empty({T, B, H}, x.options());
   at::Tensor h_last = at::empty({B, H}, x.options());
   at::parallel_for(0, B, rows_per_thread(B), [&](int64_t b0, int64_t b1) {
     FlushDenormals flush;
+    at::NoGradGuard no_grad;  // grad mode is per thread: the caller's does not reach this one
     const int64_t n = b1 - b0;
     for (int64_t t = 0; t < T; ++t) {
-      if (t > 0) gates[t].narrow(0, b0, n).addmm_(hs[t].narrow(0, b0, n), w_h);  // (n, H) @ (H, 4H)
-      float* h_ptr = t + 1 < T ? hs[t + 1].data_ptr<float>() : h_last.data_ptr<float>();
+      at::Tensor z_t = gates[t].narrow(0, b0, n);
+      const at::Tensor hx_t = hx[t].narrow(0, b0, n);
+      if (t == 0) {  // h_0 = 0: only the rows of W_x and b take part
+        at::mm_out(z_t, hx_t.narrow(1, H, D + 1), w.narrow(0, H, D + 1));
+      } else {
+        at::mm_out(z_t, hx_t, w);  // (n, K) @ (K, 4H)
+      }
+      float* h_ptr = t + 1 < T ? hx[t + 1].data_ptr<float>() : h_last.data_ptr<float>();
+      const int64_t h_stride = t + 1 < T ? K : H;
       forward_rows(gates[t].data_ptr<float>(), c[t].data_ptr<float>(), c[t + 1].data_ptr<float>(),
-                   tc[t].data_ptr<float>(), h_ptr, H, H, b0, b1);
+                   tc[t].data_ptr<float>(), h_ptr, h_stride, H, b0, b1);
     }
   });
-  return {h_last, hs, gates, c, tc};
+  return {h_last, hx, gates, c, tc};
 }
 
 // grad_h (B, H) and the saved tensors -> dz (T, B, 4H), the gradient of every step's
@@ -174,18 +178,20 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& weig
 at::Tensor lstm_backward(const at::Tensor& grad_h, const at::Tensor& weight, const at::Tensor& gates,
                          const at::Tensor& c, const at::Tensor& tc) {
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
-  const at::Tensor w_h_t = weight.narrow(0, 0, H).t().contiguous();  // (4H, H)
+  const at::Tensor w_h_t = weight.detach().narrow(0, 0, H).t().contiguous();  // (4H, H)
   at::Tensor dz = at::empty({T, B, 4 * H}, grad_h.options());
   at::Tensor dc = at::zeros({B, H}, grad_h.options());
   const at::Tensor dh_last = grad_h.contiguous();
   at::parallel_for(0, B, rows_per_thread(B), [&](int64_t b0, int64_t b1) {
     FlushDenormals flush;
+    at::NoGradGuard no_grad;  // grad mode is per thread: the caller's does not reach this one
     const int64_t n = b1 - b0;
     at::Tensor dh = dh_last.narrow(0, b0, n);
     for (int64_t t = T - 1; t >= 0; --t) {
+      at::Tensor dz_t = dz[t].narrow(0, b0, n);
       backward_rows(gates[t].data_ptr<float>(), c[t].data_ptr<float>(), tc[t].data_ptr<float>(),
                     dh.data_ptr<float>(), dc.data_ptr<float>(), dz[t].data_ptr<float>(), H, b0, b1);
-      if (t > 0) dh = at::mm(dz[t].narrow(0, b0, n), w_h_t);  // (n, 4H) @ (4H, H)
+      if (t > 0) dh = at::mm(dz_t, w_h_t);  // (n, 4H) @ (4H, H)
     }
   });
   return dz;
