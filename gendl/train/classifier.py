@@ -14,7 +14,15 @@ from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import DATASETS, BatchStream, ImageSet, load_images
 from gendl.metrics import classifier_probs
 from gendl.models.classifier import ClassifierConfig, MNISTClassifier
-from gendl.train.common import Metrics, OnStep, Trainer, check_budget, grad_norm, run_trainer
+from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    check_budget,
+    grad_norm,
+    run_trainer,
+)
 from gendl.train.memory import check_memory, classifier_bytes
 
 
@@ -62,7 +70,7 @@ class ClassifierTrainer(Trainer):
             train, test = load_images(config.data, True), load_images(config.data, False)
         torch.manual_seed(config.seed)
         self.model = MNISTClassifier(config.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = adam(self.model.parameters(), config.lr)
         # one-cycle needs a known length; with only a time budget the rate stays at peak / 10
         self.schedule = None
         if config.max_steps is not None:

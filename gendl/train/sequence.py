@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
 from gendl.models.sequence import SequenceClassifier, SequenceConfig
-from gendl.train.common import Metrics, OnStep, Trainer, check_budget, run_trainer, seeded_generator
+from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    check_budget,
+    run_trainer,
+    seeded_generator,
+)
 from gendl.train.memory import check_memory, sequence_bytes
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -83,8 +91,10 @@ class SequenceTrainer(Trainer):
         super().__init__(config)
         torch.manual_seed(config.seed)
         self.model = SequenceClassifier(config.model)
-        opt = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
-        self.optimizer = opt(self.model.parameters(), lr=config.lr)
+        if config.optimizer == "adam":
+            self.optimizer = adam(self.model.parameters(), config.lr)
+        else:
+            self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=config.lr)
         self.data_rng = seeded_generator(config.seed + 1)
         self.test_rng = seeded_generator(config.seed + 2)
 

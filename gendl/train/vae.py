@@ -18,6 +18,7 @@ from gendl.train.common import (
     Metrics,
     OnStep,
     Trainer,
+    adam,
     check_budget,
     grad_norm,
     run_trainer,
@@ -92,7 +93,7 @@ class VAETrainer(Trainer):
         super().__init__(config)
         torch.manual_seed(config.seed)
         self.model = VAE(config.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = adam(self.model.parameters(), config.lr)
         self.scheduler = None
         if config.lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
