@@ -216,6 +216,14 @@ def markdown(report: Result) -> str:
         f"1-minute load average {m['load_avg_1m_at_start']} at the start"
         + (" (**--quick: tiny budgets, not real figures**)" if report["quick"] else "")
         + ". Rerun with `python bench/run.py`.",
+        *(
+            [
+                "",
+                f"Re-run later with `--merge`: {', '.join(f'{k} ({v})' for k, v in rerun.items())}.",
+            ]
+            if (rerun := report.get("rerun"))
+            else []
+        ),
         "",
         "| benchmark | figure | goal | seed recipe |",
         "|---|---|---|---|",
@@ -232,11 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test")
     parser.add_argument("--no-baselines", action="store_true", help="skip the seed recipes")
     parser.add_argument("--out", default=str(BENCH_DIR / "results"), help="writes OUT.md, OUT.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only these benchmarks' rows in OUT.json"
+    )
     args = parser.parse_args(argv)
     global SKIP_BASELINES
     SKIP_BASELINES = args.no_baselines
     torch.set_num_threads(2)  # the figures are for 2 cores
     torch.set_flush_denormal(True)
+    out = Path(args.out)
     report: Result = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
@@ -244,16 +256,24 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
         "errors": {},
     }
+    if args.merge:
+        if not out.with_suffix(".json").is_file():
+            parser.error(f"--merge: no earlier {out.with_suffix('.json')} to merge into")
+        report = json.loads(out.with_suffix(".json").read_text())
+        report.setdefault("rerun", {})
     for name in args.only or list(BENCHMARKS):
         print(f"{name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
+        report["errors"].pop(name, None)
         try:
             report["results"][name] = BENCHMARKS[name](args.quick)
         except Exception as exc:  # one broken benchmark must not lose the others' figures
             report["errors"][name] = f"{type(exc).__name__}: {exc}"
+        if args.merge:
+            report["rerun"][name] = time.strftime("%Y-%m-%d %H:%M")
         print(f"{name} done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    report["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    out = Path(args.out)
+    if not args.merge:
+        report["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))

@@ -1,5 +1,9 @@
+from pathlib import Path
+
 import pytest
 import torch
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -9,3 +13,28 @@ def _deterministic():
     # `gendl train` run in-process flushes denormals for its process; later tests (hypothesis
     # among them) need IEEE floats back
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """Pages under AppTest: an empty checkpoint directory and run store, fresh Streamlit caches;
+    yields (checkpoint dir, store). The engine the pages made is closed at the end."""
+    import streamlit as st
+
+    from gendl.sources import CHECKPOINT_DIR_ENV
+    from gendl.store import RunStore
+
+    monkeypatch.syspath_prepend(str(REPO))  # pages import app_pages.*
+    monkeypatch.chdir(REPO)
+    checkpoints, runs = tmp_path / "checkpoints", tmp_path / "runs"
+    checkpoints.mkdir()
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(checkpoints))
+    monkeypatch.setenv("GENDL_RUNS_DIR", str(runs))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield checkpoints, RunStore(runs)
+    from app_pages.common import engine
+
+    engine().close(timeout=30)
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -15,8 +14,6 @@ from gendl.checkpoints import save_checkpoint
 from gendl.data import DEFAULT_DATA_DIR
 from gendl.metrics import classifier_probs
 from gendl.models import GAN, VAE, GANConfig, VAEConfig
-from gendl.sources import CHECKPOINT_DIR_ENV
-from gendl.store import RunStore
 from gendl.train.scoring import shipped_classifier
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,22 +43,6 @@ def digit_vae() -> VAE:
         last.weight.copy_(torch.from_numpy(30 * (2 * templates.T - 1)))  # (784, 10)
         last.bias.fill_(-3.0)
     return model
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """Empty checkpoint directory and run store; fresh Streamlit caches."""
-    monkeypatch.syspath_prepend(str(REPO))  # pages import app_pages.explore_common
-    monkeypatch.chdir(REPO)
-    checkpoints, runs = tmp_path / "checkpoints", tmp_path / "runs"
-    checkpoints.mkdir()
-    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(checkpoints))
-    monkeypatch.setenv("GENDL_RUNS_DIR", str(runs))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield checkpoints, RunStore(runs)
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

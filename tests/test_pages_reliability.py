@@ -17,7 +17,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import magic
 from streamlit.testing.v1 import AppTest
@@ -38,24 +37,6 @@ needs_classifier = pytest.mark.skipif(
 
 def tiny_vae(latent_dim: int = 2) -> VAE:
     return VAE(VAEConfig(latent_dim=latent_dim, encoder_dims=(16,), decoder_dims=(32,)))
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """Empty checkpoint directory and run store; fresh Streamlit caches; the engine the pages
-    made is closed at the end."""
-    monkeypatch.syspath_prepend(str(REPO))
-    monkeypatch.chdir(REPO)
-    checkpoints, runs = tmp_path / "checkpoints", tmp_path / "runs"
-    checkpoints.mkdir()
-    monkeypatch.setenv(CHECKPOINT_DIR_ENV, str(checkpoints))
-    monkeypatch.setenv("GENDL_RUNS_DIR", str(runs))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield checkpoints, RunStore(runs)
-    engine().close(timeout=30)
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def page(name: str, **query: str) -> AppTest:

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gendl.config import check_float, check_int
+from gendl.config import check_choice, check_float, check_int
+from gendl.data import DATASETS
 from gendl.errors import ConfigError, GendlError
 
 Metrics = dict[str, Any]
@@ -39,6 +40,20 @@ def check_budget(max_steps: int | None, max_seconds: float | None) -> None:
         check_int("max_steps", max_steps, 1, MAX_STEPS_LIMIT)
     if max_seconds is not None:
         check_float("max_seconds", max_seconds, 0.0, MAX_SECONDS_LIMIT, low_inclusive=False)
+
+
+def check_generator_run(config: Any) -> None:
+    """The fields every generator trainer (GAN, VAE) shares: budget, evaluation cadence and
+    sample count, seed, data set."""
+    check_budget(config.max_steps, config.max_seconds)
+    check_int("eval_every", config.eval_every, 1, 10_000_000)
+    check_int("n_score_samples", config.n_score_samples, 0, 100_000)
+    if 0 < config.n_score_samples < 10:  # too few samples to score
+        raise ConfigError(
+            f"n_score_samples must be 0 or in [10, 100000], got {config.n_score_samples}"
+        )
+    check_int("seed", config.seed, 0, 2**31 - 1)
+    check_choice("data", config.data, DATASETS)
 
 
 def seeded_generator(seed: int) -> torch.Generator:

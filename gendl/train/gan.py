@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gendl.config import check_choice, check_config, check_float, check_int
-from gendl.data import DATASETS, BatchStream, load_images
-from gendl.errors import ConfigError
+from gendl.data import BatchStream, load_images
 from gendl.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from gendl.models.gan import GAN, GANConfig
 from gendl.train.common import (
@@ -22,7 +21,7 @@ from gendl.train.common import (
     OnStep,
     Trainer,
     adam,
-    check_budget,
+    check_generator_run,
     grad_norm,
     run_trainer,
     seeded_generator,
@@ -59,15 +58,7 @@ class GANTrainConfig:
         check_int("d_steps", self.d_steps, 1, 20)
         check_float("ema_decay", self.ema_decay, 0.0, 0.9999)
         check_int("batch_size", self.batch_size, 2, 8192)  # BatchNorm needs two samples
-        check_budget(self.max_steps, self.max_seconds)
-        check_int("eval_every", self.eval_every, 1, 10_000_000)
-        check_int("n_score_samples", self.n_score_samples, 0, 100_000)
-        if 0 < self.n_score_samples < 10:  # too few samples to score
-            raise ConfigError(
-                f"n_score_samples must be 0 or in [10, 100000], got {self.n_score_samples}"
-            )
-        check_int("seed", self.seed, 0, 2**31 - 1)
-        check_choice("data", self.data, DATASETS)
+        check_generator_run(self)
         check_memory(self, gan_bytes(self), ("model.arch", "batch_size"))
 
 

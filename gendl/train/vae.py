@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gendl.config import check_choice, check_config, check_float, check_int
-from gendl.data import DATASETS, BatchStream, load_images
+from gendl.data import BatchStream, load_images
 from gendl.errors import ConfigError
 from gendl.losses import VAE_LIKELIHOODS, vae_loss
 from gendl.models.vae import VAE, VAEConfig
@@ -19,7 +19,7 @@ from gendl.train.common import (
     OnStep,
     Trainer,
     adam,
-    check_budget,
+    check_generator_run,
     grad_norm,
     run_trainer,
     seeded_generator,
@@ -63,15 +63,7 @@ class VAETrainConfig:
                 f"model.prior_components ({self.model.prior_components})"
             )
         check_int("batch_size", self.batch_size, 1, 8192)
-        check_budget(self.max_steps, self.max_seconds)
-        check_int("eval_every", self.eval_every, 1, 10_000_000)
-        check_int("n_score_samples", self.n_score_samples, 0, 100_000)
-        if 0 < self.n_score_samples < 10:  # too few samples to score
-            raise ConfigError(
-                f"n_score_samples must be 0 or in [10, 100000], got {self.n_score_samples}"
-            )
-        check_int("seed", self.seed, 0, 2**31 - 1)
-        check_choice("data", self.data, DATASETS)
+        check_generator_run(self)
         fields = (
             "model.encoder_dims",
             "model.decoder_dims",
