@@ -64,13 +64,15 @@ def gan_losses(name: str) -> tuple[DiscriminatorLoss, GeneratorLoss]:
 def discriminator_loss(
     name: str, real_scores: torch.Tensor, fake_scores: torch.Tensor
 ) -> torch.Tensor:
-    """Scalar loss the discriminator minimises, from scores (B,) on real and generated images."""
-    return gan_losses(name)[0](real_scores, fake_scores)
+    """Scalar loss the discriminator minimises, from scores (B,) on real and generated images
+    (computed in float32 whatever the scores' precision)."""
+    return gan_losses(name)[0](real_scores.float(), fake_scores.float())
 
 
 def generator_loss(name: str, fake_scores: torch.Tensor) -> torch.Tensor:
-    """Scalar loss the generator minimises, from the discriminator's scores (B,) on its images."""
-    return gan_losses(name)[1](fake_scores)
+    """Scalar loss the generator minimises, from the discriminator's scores (B,) on its images
+    (computed in float32 whatever the scores' precision)."""
+    return gan_losses(name)[1](fake_scores.float())
 
 
 # ---------------------------------------------------------------- VAE
@@ -124,6 +126,7 @@ def vae_loss(
     check_choice("likelihood", likelihood, VAE_LIKELIHOODS)
     check_float("log_norm_coef", log_norm_coef, 0.0, 10.0)
     check_float("kl_weight", kl_weight, 0.0, 1.0)
+    logits, mu, logvar = logits.float(), mu.float(), logvar.float()  # float32 under bf16 training
     target = x.reshape(logits.shape)  # (B, 1, 28, 28) -> (B, 784)
     recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)  # (B,)
     if likelihood == "continuous_bernoulli":

@@ -41,6 +41,7 @@ class GANTrainConfig:
     # > 0: the generator that is scored and saved is an exponential moving average of the trained
     # one's weights (Yazici et al. 2019), which smooths out the oscillation of GAN training
     ema_decay: float = 0.0
+    precision: str = "fp32"  # "bf16": products in bfloat16 (see common.train_step)
     batch_size: int = 128
     max_steps: int | None = 3000
     max_seconds: float | None = None
@@ -107,8 +108,8 @@ class GANTrainer(Trainer):
         self.opt_d.step()
         return {
             "d_loss": loss.item(),
-            "d_real_score": real_scores.mean().item(),
-            "d_fake_score": fake_scores.mean().item(),
+            "d_real_score": real_scores.float().mean().item(),
+            "d_fake_score": fake_scores.float().mean().item(),
             "d_grad_norm": norm,
         }
 

@@ -39,6 +39,7 @@ class VAETrainConfig:
     lr_schedule: str = "constant"  # or "cosine": from lr down to 0 at max_steps
     kl_warmup_steps: int = 0  # the KL weight rises linearly from 0 to 1 over these steps
     prior_fit_points: int = 10_000  # training images encoded to fit model.prior_components
+    precision: str = "fp32"  # "bf16": products in bfloat16 (see common.train_step)
     batch_size: int = 128
     max_steps: int | None = 3000
     max_seconds: float | None = None
