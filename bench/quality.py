@@ -4,6 +4,7 @@ confirm with the full score (10,000 samples, 10 splits) on the model as it is at
 
     python bench/quality.py vae --target 9.0              # the shipped preset
     python bench/quality.py vae --target 9.0 --seed-recipe --max-seconds 200
+    python bench/quality.py dcgan --target 8.5 --check-every 250 --set precision=bf16
 
 The wall time counts training and the periodic checks (everything but the final confirmation). The
 seed recipes are the settings of the course write-ups the presets started from (seed 003), kept here
@@ -22,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import torch  # noqa: E402
 
+from gendl.cli import parse_overrides  # noqa: E402
+from gendl.config import deep_merge  # noqa: E402
+from gendl.errors import GendlError  # noqa: E402
 from gendl.manifest import generator_scores  # noqa: E402
 from gendl.train import make_trainer, preset_config  # noqa: E402
 from gendl.train.common import StopTraining, run_trainer  # noqa: E402
@@ -117,18 +121,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-samples", type=int, default=2000)
     parser.add_argument("--max-seconds", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override of the preset (or seed recipe), as in `gendl train --set`",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    overrides = SEED_RECIPES[args.preset] if args.seed_recipe else {}
-    result = time_to_quality(
-        args.preset,
-        args.target,
-        overrides,
-        args.check_every,
-        args.check_samples,
-        args.max_seconds,
-    )
+    try:
+        overrides = deep_merge(
+            SEED_RECIPES[args.preset] if args.seed_recipe else {}, parse_overrides(args.set)
+        )
+        result = time_to_quality(
+            args.preset,
+            args.target,
+            overrides,
+            args.check_every,
+            args.check_samples,
+            args.max_seconds,
+        )
+    except GendlError as exc:  # a bad --set value: name it, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result))
     return 0
 
