@@ -3,8 +3,8 @@
 ``LSTM.forward_reference`` is seed 000's gate equations under autograd, line for line; the scratch
 training path is ``lstm_sequence`` (lstm_bptt.py), the same maths with a hand-written BPTT (a C++
 time loop, or its Python twin where no compiler is at hand). ``gates(x)`` returns g, i, f, o, c, h
-over time for plots, and
-``SequenceClassifier.input_gradient_norms`` the per-step input gradient (vanishing gradients).
+over time for plots, and ``SequenceClassifier.input_gradient_norms`` the per-step input gradient
+(vanishing gradients).
 Speed against torch.nn.LSTM and seed 000's loop: ``python bench/lstm_speed.py``.
 """
 
