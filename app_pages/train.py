@@ -109,6 +109,16 @@ def vae_fields(cols: list) -> dict[str, Any]:
             **bound("log_norm_coef"),
         ),
         "lr": rate(cols[2], "learning rate", "lr"),
+        "kl_weight": cols[3].slider(
+            "KL weight (beta)",
+            0.0,
+            2.0,
+            default["kl_weight"],
+            0.05,
+            help="Weight of the KL term once warmed up: 1 is the plain ELBO; lower values trade "
+            "the fit to N(0, I) for sharper reconstructions.",
+            **bound("kl_weight"),
+        ),
         "kl_warmup_steps": cols[2].number_input(
             "KL warm-up steps", 0, 100_000, default["kl_warmup_steps"], 100, **bound("kl_warmup")
         ),

@@ -125,7 +125,7 @@ def vae_loss(
     """
     check_choice("likelihood", likelihood, VAE_LIKELIHOODS)
     check_float("log_norm_coef", log_norm_coef, 0.0, 10.0)
-    check_float("kl_weight", kl_weight, 0.0, 1.0)
+    check_float("kl_weight", kl_weight, 0.0, 10.0)
     logits, mu, logvar = logits.float(), mu.float(), logvar.float()  # float32 under bf16 training
     target = x.reshape(logits.shape)  # (B, 1, 28, 28) -> (B, 784)
     recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)  # (B,)

@@ -64,6 +64,52 @@ def test_em_recovers_a_known_mixture():
     assert torch.allclose(covs[order], true_covs, atol=0.15)
 
 
+def _literal_em(z, means, iters):
+    """EM for a full-covariance mixture written from the textbook equations, one component at a
+    time in float64, from the given initial means (weights 1/K, covariances the fit's start)."""
+    z = z.double()
+    n, dim = z.shape
+    k = len(means)
+    means = means.double().clone()
+    covs = torch.eye(dim, dtype=z.dtype).repeat(k, 1, 1) * z.var(0).mean()
+    weights = torch.full((k,), 1.0 / k, dtype=z.dtype)
+    for _ in range(iters):
+        dens = torch.stack(
+            [
+                torch.distributions.MultivariateNormal(
+                    means[j], covs[j] + 1e-4 * torch.eye(dim, dtype=z.dtype)
+                ).log_prob(z)
+                for j in range(k)
+            ],
+            1,
+        )  # (n, k)
+        resp = torch.softmax(dens + weights.log(), 1)
+        mass = resp.sum(0)
+        weights = mass / n
+        means = (resp.T @ z) / mass[:, None]
+        covs = torch.stack(
+            [((z - means[j]).T * resp[:, j]) @ (z - means[j]) / mass[j] for j in range(k)]
+        )
+    return weights, means, covs
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0], ids=["centred", "far-from-origin"])
+def test_em_steps_match_the_textbook_equations(offset):
+    points = _three_clusters(3000, seed=4) * torch.tensor([1.0, 0.5]) + offset  # (3000, 2)
+    noise = torch.randn(3000, 1, generator=torch.Generator().manual_seed(6))
+    points = torch.cat([points, points[:, :1] * 0.3 - points[:, 1:] + noise], 1)  # (3000, 3)
+    for iters in (1, 4):
+        prior = GaussianMixturePrior(3, 3).fit(
+            points, iters, generator=torch.Generator().manual_seed(5), tol=0.0
+        )
+        start = points[torch.randperm(3000, generator=torch.Generator().manual_seed(5))[:3]]
+        weights, means, covs = _literal_em(points, start, iters)
+        fitted_covs = prior.scale_tril.double() @ prior.scale_tril.double().transpose(1, 2)
+        assert torch.allclose(prior.weights.double(), weights, atol=1e-4)
+        assert torch.allclose(prior.means.double(), means, atol=1e-3, rtol=1e-6)
+        assert torch.allclose(fitted_covs - 1e-4 * torch.eye(3), covs, atol=2e-3, rtol=1e-3)
+
+
 def test_samples_follow_the_fitted_parameters():
     prior = GaussianMixturePrior(3, 2).fit(
         _three_clusters(6000), generator=torch.Generator().manual_seed(1)
@@ -136,6 +182,30 @@ def test_trainer_warms_the_kl_weight_up_linearly():
         assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
 
 
+def test_the_kl_weight_is_the_level_the_warm_up_rises_to():
+    config = {**VAE_SMALL, "max_steps": 4, "kl_warmup_steps": 2, "kl_weight": 0.1}
+    trainer = make_trainer("vae", config)
+    for weight in (0.05, 0.1, 0.1):
+        metrics = trainer.step()
+        assert metrics["loss"] == pytest.approx(
+            metrics["recon_loss"] + weight * metrics["kl_loss"], rel=1e-5
+        )
+
+
+def test_trainer_fits_with_the_configured_number_of_em_steps():
+    config = {**VAE_SMALL, "max_steps": 2, "prior_fit_points": 100, "prior_fit_iters": 1}
+    config["model"] = {**VAE_SMALL["model"], "prior_components": 3}
+    trainer = make_trainer("vae", config)
+    run_trainer(trainer)
+    exported = trainer.export_model()
+    rng = torch.Generator().manual_seed(trainer.config.seed + 3)
+    pick = torch.randperm(len(trainer.images.images), generator=rng)[:100]
+    with torch.no_grad():
+        mu, _ = exported.encode(trainer.images.images[pick])
+    one = GaussianMixturePrior(3, 2).fit(mu, 1, generator=rng)
+    assert torch.equal(exported.prior.means, one.means)
+
+
 def test_cosine_schedule_reaches_zero_at_max_steps():
     trainer = make_trainer(
         "vae", {**VAE_SMALL, "max_steps": 4, "lr": 0.01, "lr_schedule": "cosine"}
@@ -155,6 +225,9 @@ def test_cosine_schedule_reaches_zero_at_max_steps():
         ({"lr_schedule": "cosine", "max_steps": None, "max_seconds": 5}, "max_steps"),
         ({"kl_warmup_steps": -1}, "kl_warmup_steps"),
         ({"prior_fit_points": 5}, "prior_fit_points"),
+        ({"prior_fit_iters": 0}, "prior_fit_iters"),
+        ({"kl_weight": -0.5}, "kl_weight"),
+        ({"kl_weight": float("nan")}, "kl_weight"),
         ({"model": {"prior_components": 300}}, "prior_components"),
         ({"model": {"prior_components": 50}, "prior_fit_points": 20}, "prior_fit_points"),
     ],

@@ -60,12 +60,21 @@ class GaussianMixturePrior(nn.Module):
         return z.to(self.means.device)
 
     @torch.no_grad()
-    def fit(self, z: torch.Tensor, iters: int = 50, generator: torch.Generator | None = None):
-        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points.
+    def fit(
+        self,
+        z: torch.Tensor,
+        iters: int = 50,
+        generator: torch.Generator | None = None,
+        tol: float = 1e-4,
+    ):
+        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points; stops
+        after ``iters`` steps or once the mean log-likelihood gains less than ``tol`` nats a point.
 
-        Every step works on the outer products z z^T (N, dim^2), computed once: the Mahalanobis
-        terms are then z^T P z - 2 z^T P m + m^T P m with P the precision, and the new covariances
-        E[z z^T] - m m^T, all as matrix products (float64, so the difference loses nothing).
+        Every step works on the outer products z z^T, computed once and kept as their upper
+        triangles (N, dim (dim + 1) / 2): the Mahalanobis terms are then z^T P z - 2 z^T P m +
+        m^T P m with P the precision, and the new covariances E[z z^T] - m m^T, all as matrix
+        products. They run in float32 on points centred on their mean (so E[z z^T] - m m^T loses
+        little to rounding).
         """
         n, dim = z.shape
         k = self.n_components
@@ -74,29 +83,41 @@ class GaussianMixturePrior(nn.Module):
         if not torch.isfinite(z).all():
             raise ValueError("cannot fit a mixture to points that are not all finite")
         z = z.detach().to(torch.float64).cpu()
-        outer = (z[:, :, None] * z[:, None, :]).reshape(n, dim * dim)  # (n, dim^2)
+        center = z.mean(0)  # (dim,)
+        z = (z - center).to(torch.float32)
+        rows, cols = torch.triu_indices(dim, dim)  # (t,) each, t = dim (dim + 1) / 2
+        outer = z[:, rows] * z[:, cols]  # (n, t) upper triangles of z z^T
+        twice_off = torch.where(rows == cols, 1.0, 2.0)  # (t,) off-diagonal terms count twice
         eye = torch.eye(dim, dtype=z.dtype)
         means = z[torch.randperm(n, generator=generator)[:k]].clone()  # (k, dim)
         covs = eye.repeat(k, 1, 1) * z.var(0).mean()  # (k, dim, dim)
         log_w = torch.full((k,), -math.log(k), dtype=z.dtype)
+        last = -math.inf
         for _ in range(iters):
             tril = _scale_tril(covs)  # (k, dim, dim)
             precision = torch.cholesky_inverse(tril)  # (k, dim, dim)
             pm = (precision @ means[:, :, None]).squeeze(-1)  # (k, dim)
-            quad = outer @ precision.reshape(k, dim * dim).T  # (n, k): z^T P z
+            quad = outer @ (precision[:, rows, cols] * twice_off).T  # (n, k): z^T P z
             mahalanobis = quad - 2 * z @ pm.T + (means * pm).sum(1)  # (n, k)
             log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1)  # (k,) half log det
             log_p = -0.5 * mahalanobis - log_det + log_w  # (n, k), up to a constant
-            resp = (log_p - log_p.logsumexp(1, keepdim=True)).exp()  # (n, k) responsibilities
+            log_norm = log_p.logsumexp(1, keepdim=True)  # (n, 1)
+            resp = (log_p - log_norm).exp()  # (n, k) responsibilities
             mass = resp.sum(0) + 1e-10  # (k,)
             log_w = (mass / n).log()
             means = (resp.T @ z) / mass[:, None]  # (k, dim)
-            second = (resp.T @ outer).reshape(k, dim, dim) / mass[:, None, None]  # E[z z^T]
+            second = torch.zeros(k, dim, dim, dtype=z.dtype)
+            second[:, rows, cols] = (resp.T @ outer) / mass[:, None]  # upper triangle of E[z z^T]
+            second = second.triu() + second.triu(1).transpose(1, 2)  # (k, dim, dim)
             covs = second - means[:, :, None] * means[:, None, :]
             covs = 0.5 * (covs + covs.transpose(1, 2))  # symmetric to the last bit
+            likelihood = log_norm.mean().item()  # of the parameters this step started from
+            if likelihood - last < tol:
+                break
+            last = likelihood
         tril = _scale_tril(covs)
         dtype = self.means.dtype
         self.weights.copy_(log_w.exp().to(dtype))
-        self.means.copy_(means.to(dtype))
+        self.means.copy_((means.to(torch.float64) + center).to(dtype))
         self.scale_tril.copy_(tril.to(dtype))
         return self

@@ -37,8 +37,10 @@ class VAETrainConfig:
     log_norm_coef: float = 1.0  # weight of log C(lambda); seed 003 tunes it for a higher score
     lr: float = 1e-3
     lr_schedule: str = "constant"  # or "cosine": from lr down to 0 at max_steps
-    kl_warmup_steps: int = 0  # the KL weight rises linearly from 0 to 1 over these steps
+    kl_weight: float = 1.0  # beta of a beta-VAE: below 1 trades prior fit for sharper decodings
+    kl_warmup_steps: int = 0  # the KL weight rises linearly from 0 to kl_weight over these steps
     prior_fit_points: int = 10_000  # training images encoded to fit model.prior_components
+    prior_fit_iters: int = 50  # expectation-maximisation steps of each fit
     precision: str = "fp32"  # "bf16": products in bfloat16 (see common.train_step)
     batch_size: int = 128
     max_steps: int | None = 3000
@@ -56,8 +58,10 @@ class VAETrainConfig:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.lr_schedule == "cosine" and self.max_steps is None:
             raise ConfigError("lr_schedule 'cosine' needs max_steps (it decays to 0 there)")
+        check_float("kl_weight", self.kl_weight, 0.0, 10.0)
         check_int("kl_warmup_steps", self.kl_warmup_steps, 0, 10_000_000)
         check_int("prior_fit_points", self.prior_fit_points, 10, 1_000_000)
+        check_int("prior_fit_iters", self.prior_fit_iters, 1, 1000)
         if self.prior_fit_points < self.model.prior_components:
             raise ConfigError(
                 f"prior_fit_points ({self.prior_fit_points}) must be at least "
@@ -107,9 +111,8 @@ class VAETrainer(Trainer):
         z = self.model.reparameterize(mu, logvar, generator=self.noise_rng)
         logits = self.model.decode_logits(z)  # (B, 784)
         cfg = self.config
-        kl_weight = (
-            min(1.0, (self.step_count + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        )
+        ramp = min(1.0, (self.step_count + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        kl_weight = cfg.kl_weight * ramp
         losses = vae_loss(images, logits, mu, logvar, cfg.likelihood, cfg.log_norm_coef, kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -140,7 +143,7 @@ class VAETrainer(Trainer):
             mu, _ = self.model.encode(self.images.images[pick])  # (n, latent)
         self.model.train(was_training)
         if torch.isfinite(mu).all():  # weights gone to NaN: the loss check reports that
-            prior.fit(mu, generator=rng)
+            prior.fit(mu, self.config.prior_fit_iters, generator=rng)
         self.prior_fitted_at = self.step_count
 
     def export_model(self) -> VAE:
