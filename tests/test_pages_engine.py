@@ -5,6 +5,7 @@ GENDL_RUNS_DIR; each worker imports torch (a few seconds), so tests launch as fe
 """
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,8 +58,20 @@ def rerun_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 6
         assert not at.exception, [e.value for e in at.exception]
         if done(at):
             return at
-        assert time.monotonic() < deadline, "the page never showed the expected state"
+        assert time.monotonic() < deadline, (
+            f"the page never showed the expected state; engine: {engine_report()}"
+        )
         time.sleep(0.3)
+
+
+def engine_report() -> str:
+    """Each run's state and the end of its worker log, for a failure message."""
+    lines = []
+    for run in engine().store.list_runs():
+        log = Path(os.environ["GENDL_RUNS_DIR"]) / str(run.id) / "worker.log"
+        tail = log.read_text()[-300:] if log.is_file() else "(no worker log)"
+        lines.append(f"run {run.id} {run.state} step {run.step}: {tail!r}")
+    return "; ".join(lines)
 
 
 def keys(at: AppTest, kind: str) -> set[str]:
