@@ -60,15 +60,9 @@ class GaussianMixturePrior(nn.Module):
         return z.to(self.means.device)
 
     @torch.no_grad()
-    def fit(
-        self,
-        z: torch.Tensor,
-        iters: int = 50,
-        generator: torch.Generator | None = None,
-        tol: float = 1e-4,
-    ):
-        """Expectation-maximisation on points ``z`` (N, dim), started from K distinct points; stops
-        after ``iters`` steps or once the mean log-likelihood gains less than ``tol`` nats a point.
+    def fit(self, z: torch.Tensor, iters: int = 50, generator: torch.Generator | None = None):
+        """``iters`` steps of expectation-maximisation on points ``z`` (N, dim), started from K
+        distinct points.
 
         Every step works on the outer products z z^T, computed once and kept as their upper
         triangles (N, dim (dim + 1) / 2): the Mahalanobis terms are then z^T P z - 2 z^T P m +
@@ -92,7 +86,6 @@ class GaussianMixturePrior(nn.Module):
         means = z[torch.randperm(n, generator=generator)[:k]].clone()  # (k, dim)
         covs = eye.repeat(k, 1, 1) * z.var(0).mean()  # (k, dim, dim)
         log_w = torch.full((k,), -math.log(k), dtype=z.dtype)
-        last = -math.inf
         for _ in range(iters):
             tril = _scale_tril(covs)  # (k, dim, dim)
             precision = torch.cholesky_inverse(tril)  # (k, dim, dim)
@@ -101,8 +94,7 @@ class GaussianMixturePrior(nn.Module):
             mahalanobis = quad - 2 * z @ pm.T + (means * pm).sum(1)  # (n, k)
             log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1)  # (k,) half log det
             log_p = -0.5 * mahalanobis - log_det + log_w  # (n, k), up to a constant
-            log_norm = log_p.logsumexp(1, keepdim=True)  # (n, 1)
-            resp = (log_p - log_norm).exp()  # (n, k) responsibilities
+            resp = (log_p - log_p.logsumexp(1, keepdim=True)).exp()  # (n, k) responsibilities
             mass = resp.sum(0) + 1e-10  # (k,)
             log_w = (mass / n).log()
             means = (resp.T @ z) / mass[:, None]  # (k, dim)
@@ -111,10 +103,6 @@ class GaussianMixturePrior(nn.Module):
             second = second.triu() + second.triu(1).transpose(1, 2)  # (k, dim, dim)
             covs = second - means[:, :, None] * means[:, None, :]
             covs = 0.5 * (covs + covs.transpose(1, 2))  # symmetric to the last bit
-            likelihood = log_norm.mean().item()  # of the parameters this step started from
-            if likelihood - last < tol:
-                break
-            last = likelihood
         tril = _scale_tril(covs)
         dtype = self.means.dtype
         self.weights.copy_(log_w.exp().to(dtype))

@@ -98,16 +98,16 @@ def sequence_bytes(config: Any) -> int:
 
 def vae_bytes(config: Any) -> int:
     """VAE: every layer's output and its ReLU, the latent statistics, and a few 784-wide loss terms
-    per sample; the backward pass needs as much again. Fitting a mixture prior holds the points'
-    outer products (points, latent^2), three (points, components) arrays and three
-    (components, latent^2) ones, in float64 (two floats each)."""
+    per sample; the backward pass needs as much again. Fitting a mixture prior holds the points
+    (in float64), the upper triangles of their outer products (points, latent (latent + 1) / 2),
+    three (points, components) arrays and three (components, latent^2) ones."""
     model = config.model
     per_sample = (
         2 * (sum(model.encoder_dims) + sum(model.decoder_dims)) + 3 * model.latent_dim + 6 * 784
     )
     training = max(2 * config.batch_size, SCORING_BATCH) * per_sample
     k, n, d = model.prior_components, config.prior_fit_points, model.latent_dim
-    prior_fit = 2 * (n * d * d + 3 * n * k + 3 * k * d * d) if k else 0
+    prior_fit = 2 * n * d + n * d * (d + 1) // 2 + 3 * n * k + 3 * k * d * d if k else 0
     return _bytes(model, max(training, prior_fit))
 
 
