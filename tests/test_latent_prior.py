@@ -144,20 +144,38 @@ def test_the_standard_vae_has_no_mixture_and_samples_n01():
     assert torch.equal(z, torch.randn(4, 2, generator=torch.Generator().manual_seed(0)))
 
 
-def test_trainer_fits_the_prior_to_the_encoder_means_on_export():
-    config = {**VAE_SMALL, "max_steps": 3, "prior_fit_points": 200}
-    config["model"] = {**VAE_SMALL["model"], "prior_components": 2}
+def _trained_with_prior(points, components, **extra):
+    """A tiny mixture VAE trained a few steps and exported, with the encoder means of the
+    trainer's seeded subset of ``points`` images (encoded by hand) and the subset's generator,
+    for an independent fit on the same points."""
+    config = {**VAE_SMALL, "max_steps": 3, "prior_fit_points": points, **extra}
+    config["model"] = {**VAE_SMALL["model"], "prior_components": components}
     trainer = make_trainer("vae", config)
     run_trainer(trainer)
     exported = trainer.export_model()
-    # an independent fit on the same points: the trainer's seeded subset, encoded by hand
     rng = torch.Generator().manual_seed(trainer.config.seed + 3)
-    pick = torch.randperm(len(trainer.images.images), generator=rng)[:200]
+    pick = torch.randperm(len(trainer.images.images), generator=rng)[:points]
     with torch.no_grad():
         mu, _ = exported.encode(trainer.images.images[pick])
+    return exported, mu, rng
+
+
+def test_trainer_fits_the_prior_to_the_encoder_means_on_export():
+    exported, mu, rng = _trained_with_prior(200, 2)
     reference = GaussianMixturePrior(2, 2).fit(mu, generator=rng)
     assert torch.allclose(exported.prior.means, reference.means, atol=1e-5)
     assert not torch.allclose(exported.prior.means, torch.zeros(2, 2))
+
+
+def test_trainer_fits_with_the_configured_number_of_em_steps():
+    exported, mu, rng = _trained_with_prior(100, 3, prior_fit_iters=1)
+    state = rng.get_state()
+    one, two = (
+        GaussianMixturePrior(3, 2).fit(mu, iters, generator=torch.Generator().set_state(state))
+        for iters in (1, 2)
+    )
+    assert torch.equal(exported.prior.means, one.means)
+    assert not torch.equal(one.means, two.means)  # the count matters, so the test can tell
 
 
 def test_kl_warmup_scales_only_the_kl_term_of_the_loss():
@@ -190,20 +208,6 @@ def test_the_kl_weight_is_the_level_the_warm_up_rises_to():
         assert metrics["loss"] == pytest.approx(
             metrics["recon_loss"] + weight * metrics["kl_loss"], rel=1e-5
         )
-
-
-def test_trainer_fits_with_the_configured_number_of_em_steps():
-    config = {**VAE_SMALL, "max_steps": 2, "prior_fit_points": 100, "prior_fit_iters": 1}
-    config["model"] = {**VAE_SMALL["model"], "prior_components": 3}
-    trainer = make_trainer("vae", config)
-    run_trainer(trainer)
-    exported = trainer.export_model()
-    rng = torch.Generator().manual_seed(trainer.config.seed + 3)
-    pick = torch.randperm(len(trainer.images.images), generator=rng)[:100]
-    with torch.no_grad():
-        mu, _ = exported.encode(trainer.images.images[pick])
-    one = GaussianMixturePrior(3, 2).fit(mu, 1, generator=rng)
-    assert torch.equal(exported.prior.means, one.means)
 
 
 def test_cosine_schedule_reaches_zero_at_max_steps():
