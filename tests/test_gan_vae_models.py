@@ -39,6 +39,30 @@ def test_gan_shapes_and_ranges(arch):
     assert one.shape == (1, 1, 28, 28) and model.training and not one.requires_grad
 
 
+@pytest.mark.parametrize("arch", ["infogan", "dcgan"])
+def test_channels_last_convolutions_match_a_float64_reference(arch):
+    torch.manual_seed(0)
+    model = GAN(GANConfig(arch=arch)).train()
+    conv_weights = [p for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
+    assert any(not p.is_contiguous() for p in conv_weights)
+    # the same weights in float64 and the default layout
+    reference = GAN(GANConfig(arch=arch)).train().double().to(memory_format=torch.contiguous_format)
+    reference.load_state_dict(model.state_dict())
+    z = model.sample_latent(8, generator=torch.Generator().manual_seed(1))
+    images = model.generate(z)
+    expected = reference.generate(z.double())
+    model.discriminate(images).square().sum().backward()
+    reference.discriminate(expected).square().sum().backward()
+
+    def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+        return ((a.double() - b).norm() / b.norm()).item()
+
+    assert relative_error(images, expected) < 1e-5
+    for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert relative_error(p.grad, q.grad) < 1e-4, name
+
+
 def test_parameter_counts_stated_in_seed_003():
     # seed 003 checks test_generator(6580801) and test_discriminator(1102721); cs231n's test helpers
     # build the generator with noise dimension 4 (not the notebook's NOISE_DIM)

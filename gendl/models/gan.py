@@ -185,6 +185,10 @@ class GAN(nn.Module):
         build_generator, build_discriminator = _ARCHS[config.arch]
         self.generator = build_generator(config.latent_dim)
         self.discriminator = build_discriminator()
+        # convolution weights in channels-last layout, so oneDNN runs the convolutions and the max
+        # pooling without layout conversions: an InfoGAN-style DCGAN step in bf16 on 2 cores takes
+        # 124 ms instead of 173 (NCHW max pooling alone cost 4 ms a call); a no-op for the MLPs
+        self.to(memory_format=torch.channels_last)
 
     @property
     def latent_dim(self) -> int:
