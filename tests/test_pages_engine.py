@@ -221,7 +221,11 @@ def test_rnn_vs_lstm_shows_the_shipped_sweep_per_recipe(runs_dir, tmp_path):
         shipped = figure(at, "rnnlstm_shipped_default")
         assert {"RNN", "LSTM"} <= {trace.name for trace in shipped.data}
         at.selectbox(key="rnnlstm_recipe").set_value("seed000").run()
-        assert any("sweep_seed000.json" in info.value for info in at.info)
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("sweep_seed000.json" in info.value for info in at.info), (
+            [i.value for i in at.info],
+            [e.value for e in at.error],
+        )
         at.multiselect(key="rnnlstm_lengths").set_value([]).run()
         assert any("length" in e.value for e in at.error)
         assert at.button(key="rnnlstm_launch").disabled
@@ -239,7 +243,7 @@ def test_rnn_vs_lstm_launches_a_sweep_in_the_background(runs_dir):
         heatmap = figure(at, "rnnlstm_heatmap")
         return all(any(v is not None for row in trace.z for v in row) for trace in heatmap.data)
 
-    rerun_until(at, evaluated)
+    rerun_until(at, evaluated, timeout=120)  # two workers start torch, then train to a check
     assert any(trace.mode == "markers" for trace in figure(at, "rnnlstm_accuracy").data)
     at.button(key="rnnlstm_stop").click().run()
     for cell in sweep:
