@@ -17,6 +17,7 @@ from gendl.losses import GAN_LOSSES, VAE_LIKELIHOODS
 from gendl.models.classifier import CLASSIFIER_ARCHS
 from gendl.models.gan import GAN_ARCHS
 from gendl.train import PRESETS, build_config, preset_config
+from gendl.train.common import PRECISIONS
 from gendl.train.sequence import OPTIMIZERS
 from gendl.views.training import (
     curves_figure,
@@ -53,6 +54,17 @@ def choice(where: Any, label: str, options: tuple[str, ...], value: str, name: s
     return where.selectbox(label, options, options.index(value), **bound(name))
 
 
+def precision(where: Any) -> str:
+    return where.selectbox(
+        "matrix products in",
+        PRECISIONS,
+        PRECISIONS.index(default["precision"]),
+        help="bf16: products and convolutions in bfloat16, weights and losses in float32; "
+        "1.5-1.7x faster steps on CPUs with bfloat16 instructions (avx512_bf16), slower on others",
+        **bound("precision"),
+    )
+
+
 def sequence_fields(cols: list) -> dict[str, Any]:
     length = cols[0].slider(
         "sequence length",
@@ -81,6 +93,7 @@ def gan_fields(cols: list) -> dict[str, Any]:
         ),
         "lr_d": rate(cols[0], "learning rate D", "lr_d"),
         "lr_g": rate(cols[1], "learning rate G", "lr_g"),
+        "precision": precision(cols[2]),
     }
 
 
@@ -122,6 +135,7 @@ def vae_fields(cols: list) -> dict[str, Any]:
         "kl_warmup_steps": cols[2].number_input(
             "KL warm-up steps", 0, 100_000, default["kl_warmup_steps"], 100, **bound("kl_warmup")
         ),
+        "precision": precision(cols[0]),
     }
 
 

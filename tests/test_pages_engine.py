@@ -6,6 +6,7 @@ GENDL_RUNS_DIR; each worker imports torch (a few seconds), so tests launch as fe
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,25 @@ def test_train_family_changes_the_hyperparameters(runs_dir):
     assert at.selectbox(key="train_lsgan_loss").value == "ls"
 
 
+def estimate_s(at: AppTest) -> int:
+    """The Train page's estimated duration in seconds ("about 1 h 05 min", "3 min 20 s", "45 s")."""
+    text = next(m.value for m in at.markdown if "Estimated duration" in m.value)
+    units = {"h": 3600, "min": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+) (h|min|s)\b", text))
+
+
+def test_train_precision_is_offered_for_gans_and_vaes_and_shortens_the_estimate(runs_dir):
+    at = page("train")
+    assert not any(key.endswith("_precision") for key in keys(at, "selectbox"))  # lstm
+    for preset in ("dcgan", "vae"):
+        at.button_group(key="train_preset").set_value(preset).run()
+        precision = at.selectbox(key=f"train_{preset}_precision")
+        assert precision.value == "fp32" and list(precision.options) == ["fp32", "bf16"]
+        fp32 = estimate_s(at)
+        precision.set_value("bf16").run()
+        assert 0 < estimate_s(at) < fp32
+
+
 def test_train_bad_budget_is_reported_and_start_disabled(runs_dir):
     at = page("train")
     at.number_input(key="train_lstm_max_steps").set_value(0).run()
@@ -139,9 +159,11 @@ def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
     at.number_input(key="train_gan_n_score").set_value(0).run()
     at.number_input(key="train_gan_eval_every").set_value(20).run()
     at.number_input(key="train_gan_max_steps").set_value(100_000).run()
+    at.selectbox(key="train_gan_precision").set_value("bf16").run()
     at.button(key="train_start").click().run()
     run_id = at.session_state["train_run"]
     assert at.query_params["train_run"] == str(run_id)
+    assert engine().status(run_id).config["precision"] == "bf16"
     rerun_until(at, lambda at: engine().status(run_id).step >= 20 and at.image)
     assert "d_loss" in [trace.name for trace in figure(at, "train_curves").data]
 

@@ -69,6 +69,9 @@ def test_estimate_ranks_models_by_their_cost():
     assert estimate_seconds(*preset("dcgan")) > estimate_seconds(*preset("gan"))
     longer = preset("lstm", seq_length=40)
     assert estimate_seconds(*longer) > estimate_seconds(*lstm)
+    for name in ("gan", "dcgan", "vae"):
+        fp32, bf16 = preset(name), preset(name, precision="bf16")
+        assert START_SECONDS < estimate_seconds(*bf16) < estimate_seconds(*fp32)
 
 
 def test_progress_and_eta_follow_the_larger_budget_fraction():
