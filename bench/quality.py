@@ -8,9 +8,8 @@ once a confirmation reaches the target too (a lucky cheap check alone does not e
     python bench/quality.py dcgan --target 8.5 --check-every 250 --set precision=bf16
 
 The wall time counts training, the periodic checks and the confirmations that fell short (everything
-but the final confirmation). The
-seed recipes are the settings of the course write-ups the presets started from (seed 003), kept here
-so the tuned presets can be compared with them in the same run.
+but the final confirmation). The seed recipes are the settings of the course write-ups the presets
+started from (seed 003), kept here so the tuned presets can be compared with them in the same run.
 """
 
 from __future__ import annotations
@@ -91,29 +90,28 @@ def time_to_quality(
     trainer = make_trainer(family, config)
     classifier = shipped_classifier()
     checks: list[tuple[int, float, float]] = []  # (step, elapsed_s, cheap IS)
-    confirmations: list[tuple[int, dict[str, float]]] = []  # (step, full score)
+    confirmations: list[tuple[int, dict[str, float]]] = []  # (step, full score) of passed checks
 
-    def confirm() -> dict[str, float]:
+    def full_score() -> dict[str, float]:
         model = trainer.export_model()  # the weight average of a GAN, the fitted prior of a VAE
-        scores = generator_scores(model, classifier, confirm_samples)
-        confirmations.append((trainer.step_count, scores))
-        return scores
+        return generator_scores(model, classifier, confirm_samples)
 
     def on_step(metrics: dict[str, Any]) -> None:
         if "inception_score" in metrics:
             checks.append((metrics["step"], metrics["elapsed_s"], metrics["inception_score"]))
-            if metrics["inception_score"] >= target and confirm()["inception_score"] >= target:
-                raise StopTraining
+            if metrics["inception_score"] >= target:
+                confirmations.append((trainer.step_count, full_score()))
+                if confirmations[-1][1]["inception_score"] >= target:
+                    raise StopTraining
 
     history = run_trainer(trainer, on_step)
-    if not confirmations or confirmations[-1][0] != trainer.step_count:
-        confirm()  # the budget ran out: score the model as it ended
-    last = confirmations[-1][1]
+    confirmed = bool(confirmations) and confirmations[-1][0] == trainer.step_count
+    last = confirmations[-1][1] if confirmed else full_score()  # else: the model as it ended
     return {
         "preset": preset,
         "overrides": overrides or {},
         "target": target,
-        "reached": last["inception_score"] >= target and checks[-1][2] >= target,
+        "reached": confirmed and last["inception_score"] >= target,
         "wall_s": round(history[-1]["elapsed_s"], 1),
         "steps": trainer.step_count,
         "check_samples": check_samples,

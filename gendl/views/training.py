@@ -55,9 +55,9 @@ def estimate_seconds(family: str, config: dict[str, Any]) -> float:
     """Rough wall time of a run with ``config`` (a full config dict) in one worker.
 
     Step cost grows with the square root of the batch size (small batches are overhead-bound), with
-    sequence length^0.75 and hidden size^0.9 (fitted to lengths 20/40 and sizes 128/256), with
-    the discriminator steps per generator step, and falls with bfloat16 products. A time budget caps the estimate; a sequence run
-    that solves its task stops earlier. Includes the worker's start.
+    sequence length^0.75 and hidden size^0.9 (fitted to lengths 20/40 and sizes 128/256), and with
+    the discriminator steps per generator step; bfloat16 products cut it. A time budget caps the
+    estimate; a sequence run that solves its task stops earlier. Includes the worker's start.
     """
     key = speed_key(family, config)
     step_s = (config["batch_size"] / 128) ** 0.5 / STEPS_PER_SECOND[key]
