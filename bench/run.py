@@ -1,15 +1,14 @@
 """Every benchmark in one run; writes bench/results.md (the table the README shows) and results.json.
 
-    python bench/run.py                  # everything: about 25 minutes on 2 quiet cores
+    python bench/run.py                  # everything: about 30 minutes on 2 quiet cores
     python bench/run.py --only vae       # one benchmark (repeatable: --only vae --only gan)
     python bench/run.py --quick          # tiny budgets: checks the harness, not the figures
 
 Time-to-quality (bench/quality.py) trains each shipped preset on 2 threads with a cheap inception
 score (2,000 samples) checked every few hundred steps, confirms each check over the target on 10,000
-samples and stops at the first confirmation over it; the seed 003 recipe runs beside it where that
-is affordable. The other figures come from the scripts that own them (lstm_speed.py,
-engine_overhead.py, latent_latency.py) and from the CLI's sweep; each is run as a subprocess and its
-JSON line read back.
+samples and stops at the first confirmation over it; the seed 003 recipe runs beside it. The other
+figures come from the scripts that own them (lstm_speed.py, engine_overhead.py, latent_latency.py)
+and from the CLI's sweep; each is run as a subprocess and its JSON line read back.
 """
 
 from __future__ import annotations
@@ -41,21 +40,15 @@ class Quality(NamedTuple):
     target: float  # inception score
     goal_s: float
     check_every: int  # steps
-    baseline_cheap: bool  # the seed recipe is affordable in a full run
     overrides: dict[str, Any] = {}  # of the preset, as `gendl train --set` would give them
 
 
-# bfloat16 products: 1.3-1.5x faster steps on this CPU (avx512_bf16), same scores
+# bfloat16 products: 1.45-1.7x faster steps on this CPU (avx512_bf16), same scores
 QUALITY: dict[str, Quality] = {
-    "vae": Quality(9.0, 60.0, 1000, True, {"precision": "bf16"}),  # each check fits the prior
-    "gan": Quality(8.0, 180.0, 500, True),
-    "lsgan": Quality(8.0, 180.0, 500, True),
-    "dcgan": Quality(8.5, 300.0, 250, False, {"precision": "bf16"}),
-}
-# figures measured before this harness existed, shown when a baseline is not re-run (too slow)
-EARLIER = {
-    "dcgan": "seed 003 recipe (5 epochs, LS loss): ~690 s for 5 epochs on 2 cores (issue 5; not "
-    "re-measured here)",
+    "vae": Quality(9.0, 60.0, 1000, {"precision": "bf16"}),  # each check fits the prior
+    "gan": Quality(8.0, 180.0, 500),
+    "lsgan": Quality(8.0, 180.0, 500),
+    "dcgan": Quality(8.5, 300.0, 250, {"precision": "bf16"}),
 }
 
 
@@ -94,7 +87,7 @@ def json_line(command: list[str], timeout: float) -> Result:
 
 
 def quality(preset: str, quick: bool) -> Result:
-    target, goal, check_every, baseline_cheap, overrides = QUALITY[preset]
+    target, goal, check_every, overrides = QUALITY[preset]
     budget = {"max_steps": 20} if quick else {}
     kwargs = (
         {"check_every": 10, "check_samples": 100, "confirm_samples": 200}
@@ -103,11 +96,11 @@ def quality(preset: str, quick: bool) -> Result:
     )
     result: Result = {"goal_s": goal}
     result["tuned"] = time_to_quality(preset, target, {**overrides, **budget}, **kwargs)
-    if baseline_cheap and not SKIP_BASELINES:
+    if not SKIP_BASELINES:
         recipe = {**SEED_RECIPES[preset], **budget}
         result["seed_recipe"] = time_to_quality(preset, target, recipe, **kwargs)
     else:
-        result["seed_recipe_note"] = EARLIER.get(preset, "seed recipe not run (--no-baselines)")
+        result["seed_recipe_note"] = "seed recipe not run (--no-baselines)"
     return result
 
 
