@@ -41,7 +41,8 @@ def finished_runs(runs_dir):
         engine().start("vae", {**TINY_CLASSIFIER, "n_score_samples": 0}, name="tiny vae"),
     ]
     for run_id in ids:
-        assert engine().wait(run_id, timeout=120).state == "finished"
+        run = engine().wait(run_id, timeout=120)
+        assert run.state == "finished", f"{run.reason}; engine: {engine_report()}"
     return ids
 
 
@@ -69,9 +70,13 @@ def engine_report() -> str:
     """Each run's state and the end of its worker log, for a failure message."""
     lines = []
     for run in engine().store.list_runs():
-        log = Path(os.environ["GENDL_RUNS_DIR"]) / str(run.id) / "worker.log"
-        tail = log.read_text()[-300:] if log.is_file() else "(no worker log)"
-        lines.append(f"run {run.id} {run.state} step {run.step}: {tail!r}")
+        directory = Path(os.environ["GENDL_RUNS_DIR"]) / str(run.id)
+        tails = [
+            f"{name}: {(directory / name).read_text()[-1500:]!r}"
+            for name in ("worker.log", "error.log")
+            if (directory / name).is_file()
+        ]
+        lines.append(f"run {run.id} {run.state} ({run.reason}) step {run.step}: {tails}")
     return "; ".join(lines)
 
 
