@@ -212,11 +212,13 @@ def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
 
 
 def test_runs_delete_needs_confirmation_and_ownership(runs_dir, finished_runs):
-    mine = engine().start("classifier", TINY_CLASSIFIER, name="to delete")
-    theirs = engine().start("classifier", TINY_CLASSIFIER, owner="another session")
-    for run_id in (mine, theirs):  # stopped while queued: ended without a worker
+    long = {**TINY_CLASSIFIER, "max_steps": 100_000}  # the stop always comes before the end
+    mine = engine().start("classifier", long, name="to delete")
+    theirs = engine().start("classifier", long, owner="another session")
+    for run_id in (mine, theirs):
         engine().stop(run_id)
-        assert engine().wait(run_id, timeout=30).state == "stopped"
+    for run_id in (mine, theirs):
+        assert engine().wait(run_id, timeout=60).state == "stopped"
     at = page("runs")
     at.selectbox(key="runs_target").set_value(theirs).run()
     assert at.checkbox(key=f"runs_confirm_{theirs}").disabled
