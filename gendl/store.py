@@ -158,9 +158,10 @@ class RunStore:
                 tuple(values.values()),
             )
             run_id = int(cursor.lastrowid)
-        directory = self.run_dir(run_id)
-        shutil.rmtree(directory, ignore_errors=True)  # left over from a deleted database
-        directory.mkdir(parents=True)
+            # before the commit: an engine may claim the run, and open its log, once it is visible
+            directory = self.run_dir(run_id)
+            shutil.rmtree(directory, ignore_errors=True)  # left over from a deleted database
+            directory.mkdir(parents=True)
         return run_id
 
     def get_run(self, run_id: int) -> Run:

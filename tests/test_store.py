@@ -68,6 +68,33 @@ def test_runs_round_trip_and_persist_across_instances(tmp_path):
     assert [r.id for r in reopened.list_runs(["running"])] == [first]
 
 
+def test_a_run_is_never_seen_without_its_directory(tmp_path):
+    """An engine's scheduler may claim a run the moment it is visible, and open its log there."""
+    store = RunStore(tmp_path)
+    created, missing = threading.Event(), set()
+
+    def watch() -> None:  # another connection, as another engine or process would have
+        raw = sqlite3.connect(store.path)
+        while not created.is_set():
+            newest = raw.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+            if newest is not None and not store.run_dir(newest).is_dir():
+                missing.add(newest)
+        raw.close()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: any window shows up
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(300):
+            store.create_run("classifier", {})
+    finally:
+        created.set()
+        watcher.join()
+        sys.setswitchinterval(interval)
+    assert missing == set()
+
+
 def test_a_process_is_alive_only_while_it_runs_and_only_as_itself():
     started = process_started(os.getpid())
     assert pid_alive(os.getpid(), started) and pid_alive(os.getpid())
