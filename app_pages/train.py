@@ -4,12 +4,13 @@ The run trains in a worker process of the engine; a fragment polls its new metri
 second, so the page never waits for training and the run goes on while other pages are open.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from app_pages.common import engine, reported, run_rows, session_owner
+from app_pages.common import engine, run_rows, session_owner
 from gendl.config import config_to_dict, deep_merge
 from gendl.data import DATASETS, MAX_SEQ_LENGTH, MIN_SEQ_LENGTH
 from gendl.errors import ConfigError, GendlError
@@ -242,50 +243,78 @@ def current_run() -> Any:
     return run
 
 
+def command(action: Callable[[], Any]) -> None:
+    """A control's ``on_click``: it runs before the rerun its click causes, so the buttons and the
+    status drawn next come from one reading of the run, taken after the command; a refused command
+    leaves its message for that rerun."""
+    try:
+        action()
+    except GendlError as exc:
+        st.session_state["train_refused"] = str(exc)
+
+
+def start_run(config: dict[str, Any], owner: str) -> None:
+    # one active run per session here: a second click, or a click Streamlit delivers again after
+    # a preempted fragment run (seen under load), must not queue a duplicate
+    run = current_run()
+    if run is None or not (run.active and run.owner == owner):
+        st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
+
+
+def step_run(run_id: int, part: str, owner: str) -> None:
+    engine().step(run_id, st.session_state["train_step_n"], part, owner=owner)
+
+
 def controls(run: Any, config: dict[str, Any] | None) -> None:
     """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``."""
     owner, cols = session_owner(), st.columns(8)
     state = run.state if run is not None else None
     active, paused = state in ("queued", "running", "paused"), state == "paused"
     is_gan = run is not None and run.family == "gan"
-    # one active run per session here: a second click, or a click Streamlit delivers again after
-    # a preempted fragment run (seen under load), must not queue a duplicate
-    busy = active and run.owner == owner
-    with reported():
-        if (
-            cols[0].button(
-                "Start",
-                type="primary",
-                disabled=config is None or busy,
-                help="One run at a time per session: stop it to start another",
-                key="train_start",
-            )
-            and not busy
-        ):
-            st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
-        if cols[1].button("Pause", disabled=not active or paused, key="train_pause"):
-            engine().pause(run.id, owner=owner)
-        resumable = state in ("paused", "interrupted")
-        if cols[2].button("Resume", disabled=not resumable, key="train_resume"):
-            engine().resume(run.id, owner=owner)
-        n = cols[3].number_input(
-            "steps per click", 1, 1000, 1, key="train_step_n", label_visibility="collapsed"
+    cols[0].button(
+        "Start",
+        type="primary",
+        disabled=config is None or (active and run.owner == owner),
+        help="One run at a time per session: stop it to start another",
+        key="train_start",
+        on_click=command,
+        args=(lambda: start_run(config, owner),),
+    )
+    run_id = run.id if run is not None else None
+    for col, label, action, enabled in (
+        (cols[1], "Pause", engine().pause, active and not paused),
+        (cols[2], "Resume", engine().resume, state in ("paused", "interrupted")),
+        (cols[7], "Stop", engine().stop, active),
+    ):
+        col.button(
+            label,
+            disabled=not enabled,
+            key=f"train_{label.lower()}",
+            on_click=command,
+            args=(lambda action=action: action(run_id, owner=owner),),
         )
-        steps = (("Step", "all", True), ("D step", "d", is_gan), ("G step", "g", is_gan))
-        for col, (label, part, offered) in zip(cols[4:7], steps, strict=True):
-            if col.button(
-                f"{label} ×{n}", disabled=not (paused and offered), key=f"train_step_{part}"
-            ):
-                engine().step(run.id, n, part, owner=owner)
-        if cols[7].button("Stop", disabled=not active, key="train_stop"):
-            engine().stop(run.id, owner=owner)
+    n = cols[3].number_input(
+        "steps per click", 1, 1000, 1, key="train_step_n", label_visibility="collapsed"
+    )
+    steps = (("Step", "all", True), ("D step", "d", is_gan), ("G step", "g", is_gan))
+    for col, (label, part, offered) in zip(cols[4:7], steps, strict=True):
+        col.button(
+            f"{label} ×{n}",
+            disabled=not (paused and offered),
+            key=f"train_step_{part}",
+            on_click=command,
+            args=(lambda part=part: step_run(run_id, part, owner),),
+        )
+    refused = st.session_state.pop("train_refused", None)
+    if refused is not None:
+        st.error(refused, icon=":material/error:")
 
 
 @st.fragment(run_every=1.0)
 def live(config: dict[str, Any] | None) -> None:
     """Controls, status, progress, curves and sample grid of this session's current run."""
-    controls(current_run(), config)
-    run = current_run()  # after the command just given
+    run = current_run()  # after any command just given: controls and status agree
+    controls(run, config)
     if run is None:
         st.info("Set the hyperparameters and press Start; the curves appear here.")
     else:

@@ -186,6 +186,15 @@ def test_train_run_curve_grows_then_stops(dashboard):
     wait_until(lambda: chart_points(page) > points and status_step(page) > step)
     assert "train_run=" in page.url  # the run is in the URL: a reload keeps showing it
 
+    page.get_by_role("button", name="Pause").click()
+    paused = page.locator("p").filter(has_text=re.compile(r"^Run \d+ .* · paused"))
+    paused.first.wait_for(state="visible")
+    d_step = page.get_by_role("button", name="D step ×1")
+    wait_until(d_step.is_enabled)  # drawn with that status, from the same reading of the run
+    before = status_step(page)
+    d_step.click()
+    wait_until(lambda: status_step(page) == before + 1)
+
     page.get_by_role("button", name="Stop").click()
     status = page.locator("p").filter(has_text=re.compile(r"^Run \d+ .* · stopped"))
     status.first.wait_for(state="visible")

@@ -173,13 +173,21 @@ def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
     assert "d_loss" in [trace.name for trace in figure(at, "train_curves").data]
 
     at.button(key="train_pause").click().run()
-    rerun_until(at, lambda at: "**paused**" in status_line(at))
+    rerun_until(at, lambda at: controls_agree(at) and "**paused**" in status_line(at))
     before = engine().status(run_id).step
     at.number_input(key="train_step_n").set_value(3)
     at.button(key="train_step_d").click().run()
     rerun_until(at, lambda at: engine().status(run_id).step == before + 3)
     at.button(key="train_stop").click().run()
     rerun_until(at, lambda at: "**stopped**" in status_line(at))
+
+
+def controls_agree(at: AppTest) -> bool:
+    """The single-step buttons are enabled exactly when the status line says paused: both come
+    from one reading of the run, even while the worker is pausing it."""
+    paused = "**paused**" in status_line(at)
+    assert paused == (not at.button(key="train_step_d").disabled), status_line(at)
+    return True
 
 
 def status_line(at: AppTest) -> str:
