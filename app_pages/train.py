@@ -253,11 +253,11 @@ def command(action: Callable[[], Any]) -> None:
         st.session_state["train_refused"] = str(exc)
 
 
-def start_run(config: dict[str, Any], owner: str) -> None:
+def start_run(config: dict[str, Any] | None, owner: str) -> None:
     # one active run per session here: a second click, or a click Streamlit delivers again after
     # a preempted fragment run (seen under load), must not queue a duplicate
     run = current_run()
-    if run is None or not (run.active and run.owner == owner):
+    if config is not None and (run is None or not (run.active and run.owner == owner)):
         st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
 
 
