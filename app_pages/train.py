@@ -253,11 +253,15 @@ def command(action: Callable[[], Any]) -> None:
         st.session_state["train_refused"] = str(exc)
 
 
+def busy(run: Any, owner: str) -> bool:
+    """Whether ``run`` is this session's active run: one at a time per session here."""
+    return run is not None and run.active and run.owner == owner
+
+
 def start_run(config: dict[str, Any] | None, owner: str) -> None:
-    # one active run per session here: a second click, or a click Streamlit delivers again after
-    # a preempted fragment run (seen under load), must not queue a duplicate
-    run = current_run()
-    if config is not None and (run is None or not (run.active and run.owner == owner)):
+    # checked again at the click: a second click, or a click Streamlit delivers again after a
+    # preempted fragment run (seen under load), must not queue a duplicate
+    if config is not None and not busy(current_run(), owner):
         st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
 
 
@@ -269,12 +273,12 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
     """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``."""
     owner, cols = session_owner(), st.columns(8)
     state = run.state if run is not None else None
-    active, paused = state in ("queued", "running", "paused"), state == "paused"
+    active, paused = run is not None and run.active, state == "paused"
     is_gan = run is not None and run.family == "gan"
     cols[0].button(
         "Start",
         type="primary",
-        disabled=config is None or (active and run.owner == owner),
+        disabled=config is None or busy(run, owner),
         help="One run at a time per session: stop it to start another",
         key="train_start",
         on_click=command,
