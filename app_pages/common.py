@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from gendl.engine.runs import RunEngine
 from gendl.errors import GendlError
-from gendl.runs import RunEngine
 
 
 def engine() -> RunEngine:
@@ -83,3 +83,11 @@ def run_rows(run_id: int, run_step: int | None = None) -> list[dict[str, Any]]:
         last = 0
     rows.extend(engine().metrics_since(run_id, last))
     return rows
+
+
+def presenting() -> bool:
+    """Whether this session shows the pages for a projector (presenter mode): larger text and
+    figures, the sidebar collapsed, advanced controls hidden. ``?present=1`` in the URL turns it on."""
+    if "present" not in st.session_state:
+        st.session_state["present"] = st.query_params.get("present") == "1"
+    return bool(st.session_state["present"])

@@ -9,9 +9,9 @@ import streamlit as st
 from torch import nn
 
 from app_pages.common import refuse_unknown_link_value
+from gendl.engine.store import DEFAULT_ROOT, RunStore
 from gendl.errors import GendlError
-from gendl.sources import GeneratorSource, list_generators, load_generator
-from gendl.store import DEFAULT_ROOT, RunStore
+from gendl.shipped.sources import GeneratorSource, list_generators, load_generator
 from gendl.train.scoring import SCORER_PATH, shipped_classifier
 from gendl.views.explore import SLIDER_POSITIONS, Frames
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages.common import engine, session_owner
-from gendl.catalogue import CATALOGUE, checkpoint_dir, shipped_checkpoints
+from gendl.shipped.catalogue import CATALOGUE, checkpoint_dir, shipped_checkpoints
 from gendl.views.overview import shipped_rows
 from gendl.views.training import run_row
 

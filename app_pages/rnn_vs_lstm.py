@@ -13,10 +13,10 @@ from app_pages.common import (
     run_rows,
     session_owner,
 )
+from gendl.engine.runs import TERMINAL_STATES
+from gendl.engine.sweep import SWEEP_MODELS, Cell, sweep_cells
 from gendl.errors import ConfigError
-from gendl.runs import TERMINAL_STATES
-from gendl.sources import checkpoint_dir
-from gendl.sweep import SWEEP_MODELS, Cell, sweep_cells
+from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
 from gendl.views.sweep import (
     accuracy_figure,

@@ -6,8 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.common import engine, reported, run_rows, session_owner
-from gendl.export import export_run
-from gendl.records import FAMILY_NAMES, STATES
+from gendl.engine.export import export_run
+from gendl.engine.records import FAMILY_NAMES, STATES
 from gendl.views.training import (
     config_diff,
     filter_runs,

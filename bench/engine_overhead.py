@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from gendl.runs import RunEngine  # noqa: E402
+from gendl.engine.runs import RunEngine  # noqa: E402
 from gendl.train import make_trainer  # noqa: E402
 from gendl.train.common import run_trainer  # noqa: E402
 

@@ -36,7 +36,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gendl.checkpoints import load_model, save_checkpoint  # noqa: E402
 from gendl.models import GAN, GANConfig  # noqa: E402
-from gendl.sources import CHECKPOINT_DIR_ENV  # noqa: E402
+from gendl.shipped.sources import CHECKPOINT_DIR_ENV  # noqa: E402
 from gendl.train.scoring import shipped_classifier  # noqa: E402
 from gendl.views.explore import decode_point, latent_walk  # noqa: E402
 

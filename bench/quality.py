@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from gendl.cli import parse_overrides  # noqa: E402
 from gendl.config import deep_merge  # noqa: E402
 from gendl.errors import GendlError  # noqa: E402
-from gendl.manifest import generator_scores  # noqa: E402
+from gendl.shipped.manifest import generator_scores  # noqa: E402
 from gendl.train import make_trainer, preset_config  # noqa: E402
 from gendl.train.common import StopTraining, run_trainer  # noqa: E402
 from gendl.train.scoring import shipped_classifier  # noqa: E402

@@ -48,8 +48,8 @@ def train_vae(runs_dir: Path, steps: int, eval_every: int) -> int:
 
 def generator_label(runs_dir: Path, run_id: int) -> str:
     """The run's entry in the pages' generator select box."""
-    from gendl.sources import run_generators
-    from gendl.store import RunStore
+    from gendl.engine.store import RunStore
+    from gendl.shipped.sources import run_generators
 
     (source,) = [s for s in run_generators(RunStore(runs_dir)) if s.run_id == run_id]
     return source.label

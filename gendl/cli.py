@@ -114,9 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gendl.config import config_to_dict
-    from gendl.store import RunStore
+    from gendl.engine.records import MODEL_NAME
+    from gendl.engine.store import RunStore
+    from gendl.engine.worker import WorkerOptions, execute_run
     from gendl.train import preset_config
-    from gendl.worker import MODEL_NAME, WorkerOptions, execute_run
 
     family, config = preset_config(args.model, _train_overrides(args))
     store = RunStore(args.runs_dir)
@@ -165,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gendl.sweep import run_sweep, sweep_cells
+    from gendl.engine.sweep import run_sweep, sweep_cells
 
     overrides = parse_overrides(args.set)
     if args.max_seconds_per_run is not None:
@@ -193,8 +194,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from gendl.export import export_run
-    from gendl.store import RunStore
+    from gendl.engine.export import export_run
+    from gendl.engine.store import RunStore
 
     store = RunStore(args.runs_dir)
     if args.action == "list":

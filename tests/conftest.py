@@ -21,8 +21,8 @@ def app_env(tmp_path, monkeypatch):
     yields (checkpoint dir, store). The engine the pages made is closed at the end."""
     import streamlit as st
 
-    from gendl.sources import CHECKPOINT_DIR_ENV
-    from gendl.store import RunStore
+    from gendl.engine.store import RunStore
+    from gendl.shipped.sources import CHECKPOINT_DIR_ENV
 
     monkeypatch.syspath_prepend(str(REPO))  # pages import app_pages.*
     monkeypatch.chdir(REPO)

@@ -13,9 +13,9 @@ import torch
 
 from gendl.checkpoints import load_model
 from gendl.cli import main, parse_overrides
+from gendl.engine.store import RunStore
+from gendl.engine.sweep import sweep_cells
 from gendl.errors import GendlError
-from gendl.store import RunStore
-from gendl.sweep import sweep_cells
 from gendl.train import make_trainer, preset_config
 from gendl.train.common import run_trainer
 

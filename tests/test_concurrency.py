@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gendl.runs import TERMINAL_STATES, RunEngine, RunError
-from gendl.store import RunStore
+from gendl.engine.runs import TERMINAL_STATES, RunEngine, RunError
+from gendl.engine.store import RunStore
 
 CONFIG = {"data": "fake", "max_steps": 20, "eval_every": 10, "batch_size": 16}
 ENGINE = {

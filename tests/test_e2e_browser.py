@@ -23,7 +23,7 @@ import torch
 
 from gendl.checkpoints import save_checkpoint
 from gendl.models import GAN, VAE, GANConfig, VAEConfig
-from gendl.sources import CHECKPOINT_DIR_ENV
+from gendl.shipped.sources import CHECKPOINT_DIR_ENV
 from tests.browser import PAGES, REPO, chromium, dashboard_server, missing_browser, wait_for_title
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))

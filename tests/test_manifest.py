@@ -1,4 +1,4 @@
-"""The manifest writer (gendl.manifest) and `train --half`, on tiny models and fake data."""
+"""The manifest writer (gendl.shipped.manifest) and `train --half`, on tiny models and fake data."""
 
 import json
 
@@ -7,9 +7,9 @@ import torch
 
 from gendl.checkpoints import load_checkpoint, load_model, save_checkpoint
 from gendl.cli import main
-from gendl.manifest import checkpoint_entry, read_manifest, update_manifest
 from gendl.metrics import classifier_probs, inception_score
 from gendl.models import VAE, MNISTClassifier, VAEConfig
+from gendl.shipped.manifest import checkpoint_entry, read_manifest, update_manifest
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +64,7 @@ def test_manifest_cli_writes_the_entry(tmp_path, capsys):
     save_checkpoint(tmp_path / "classifier.pt", MNISTClassifier())
     save_checkpoint(tmp_path / "g.pt", VAE(VAEConfig(latent_dim=3, decoder_dims=(8,))))
     args = [str(tmp_path / "g.pt"), "--name", "G", "--command", "cmd", "--n-samples", "50"]
-    from gendl.manifest import main as manifest_main
+    from gendl.shipped.manifest import main as manifest_main
 
     assert manifest_main([*args, "--threads", "1"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_pages.common import _engine, engine
-from gendl.runs import TERMINAL_STATES
+from gendl.engine.runs import TERMINAL_STATES
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 TINY_CLASSIFIER = {"data": "fake", "max_steps": 5, "eval_every": 5, "batch_size": 16}

@@ -23,10 +23,10 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.common import engine
 from gendl.checkpoints import save_checkpoint
+from gendl.engine.runs import RunEngine
+from gendl.engine.store import RunStore
 from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
-from gendl.runs import RunEngine
-from gendl.sources import CHECKPOINT_DIR_ENV
-from gendl.store import RunStore
+from gendl.shipped.sources import CHECKPOINT_DIR_ENV
 from gendl.train.scoring import shipped_classifier
 
 REPO = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def test_every_broken_file_is_named_with_its_problem_and_the_good_one_still_work
 
 def run_with_files(store: RunStore, family: str, model, name: str) -> int:
     """A finished run with three metric rows, sample grids at steps 100 and 200 and its model."""
-    from gendl.worker import save_grid
+    from gendl.engine.worker import save_grid
 
     config = {"max_steps": 200, "max_seconds": None, "model": asdict(model.config)}
     if family == "gan":

@@ -19,9 +19,9 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from gendl.checkpoints import load_model
+from gendl.engine.runs import RunEngine, RunError
+from gendl.engine.store import RunStore, pid_alive
 from gendl.errors import ConfigError
-from gendl.runs import RunEngine, RunError
-from gendl.store import RunStore, pid_alive
 from gendl.train import make_trainer
 from gendl.train.common import Clock, run_trainer, seeded_generator, train_step
 
@@ -218,7 +218,7 @@ def test_recover_marks_runs_whose_process_is_gone_or_was_replaced(tmp_path):
 ENGINE = textwrap.dedent(
     """
     import sys, time
-    from gendl.runs import RunEngine
+    from gendl.engine.runs import RunEngine
     engine = RunEngine(sys.argv[1], max_workers=1, threads_per_worker=1, flush_every=0.2,
                        checkpoint_every=0.5)
     print(engine.start("classifier", eval(sys.argv[2])), flush=True)

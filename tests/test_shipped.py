@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from gendl.catalogue import CHECKPOINT_DIR
 from gendl.checkpoints import load_checkpoint, load_model
 from gendl.config import config_to_dict
-from gendl.manifest import CLASSIFIER_NAME, classifier_scores, read_manifest
 from gendl.metrics import classifier_probs, inception_score
+from gendl.shipped.catalogue import CHECKPOINT_DIR
+from gendl.shipped.manifest import CLASSIFIER_NAME, classifier_scores, read_manifest
 from gendl.views.sweep import load_sweep_result
 
 ENTRIES = read_manifest(CHECKPOINT_DIR) if (CHECKPOINT_DIR / "manifest.json").is_file() else []

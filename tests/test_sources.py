@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from gendl.checkpoints import save_checkpoint
+from gendl.engine.store import RunStore
 from gendl.errors import CheckpointError
 from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
-from gendl.sources import (
+from gendl.shipped.sources import (
     CHECKPOINT_DIR_ENV,
     SourceError,
     list_generators,
@@ -14,7 +15,6 @@ from gendl.sources import (
     resolve_generator,
     variant_name,
 )
-from gendl.store import RunStore
 
 
 def tiny_vae(latent_dim: int = 2) -> VAE:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gendl.store import SCHEMA_VERSION, RunStore, StoreError, pid_alive, process_started
+from gendl.engine.store import SCHEMA_VERSION, RunStore, StoreError, pid_alive, process_started
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -263,7 +263,7 @@ def test_threads_share_one_store(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys
-    from gendl.store import RunStore
+    from gendl.engine.store import RunStore
     store = RunStore(sys.argv[1])
     run_id = int(sys.argv[2])
     step = store.get_run(run_id).step

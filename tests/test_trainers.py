@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from gendl.engine.records import FAMILY_NAMES
 from gendl.errors import ConfigError
-from gendl.records import FAMILY_NAMES
 from gendl.train import FAMILIES, PRESETS, build_config, make_trainer, preset_config
 from gendl.train.common import StopTraining, TrainingDiverged, run_trainer
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from gendl.cli import main
+from gendl.engine.runs import RunEngine
 from gendl.errors import ConfigError
 from gendl.models import GAN, ClassifierConfig, GANConfig, MNISTClassifier
 from gendl.models.classifier import CLASSIFIER_ARCHS
 from gendl.models.gan import GAN_ARCHS
-from gendl.runs import RunEngine
 from gendl.train import build_config, make_trainer, memory
 
 

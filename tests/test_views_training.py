@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gendl.config import config_to_dict
+from gendl.engine.records import Run
 from gendl.errors import GendlError
-from gendl.records import Run
 from gendl.train import preset_config
 from gendl.views.overview import shipped_rows
 from gendl.views.sweep import (

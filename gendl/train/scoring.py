@@ -8,9 +8,9 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from gendl.catalogue import CHECKPOINT_DIR
 from gendl.checkpoints import load_model
 from gendl.metrics import score_generator
+from gendl.shipped.catalogue import CHECKPOINT_DIR
 from gendl.train.common import Metrics
 
 SCORER_PATH = CHECKPOINT_DIR / "classifier.pt"

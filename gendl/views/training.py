@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from gendl.records import Run
+from gendl.engine.records import Run
 
 # Steps per second of one worker (1 torch thread) at each model's default config (batch 128;
 # sequences of length 20 with 128 hidden units), and seconds per periodic evaluation (GAN/VAE with

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gendl.config import check_choice, check_int, config_to_dict, deep_merge
+from gendl.engine.runs import TERMINAL_STATES, RunEngine
+from gendl.engine.store import Run, RunStore
 from gendl.errors import ConfigError
-from gendl.runs import TERMINAL_STATES, RunEngine
-from gendl.store import Run, RunStore
 from gendl.train import PRESETS, build_config
 from gendl.train.sequence import SWEEP_PRESETS
 

@@ -7,7 +7,7 @@
 
 Training never runs in the caller's process: Streamlit's post-run garbage collection holds the GIL
 for 120-180 ms per rerun, which starved an in-process training thread from ~50 to 0.5 steps/s.
-Each run is ``python -m gendl.worker`` (fork+exec, so no forked torch threads), and the SQLite
+Each run is ``python -m gendl.engine.worker`` (fork+exec, so no forked torch threads), and the SQLite
 store is the only channel: commands go in as rows, metrics come out as rows, so any engine
 instance, even one started after a server restart, can control a live run.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gendl.config import check_int, config_to_dict
+from gendl.engine.pool import WorkerPool
+from gendl.engine.store import Run, RunStore
 from gendl.errors import GendlError
-from gendl.pool import WorkerPool
-from gendl.store import Run, RunStore
 
 TERMINAL_STATES = ("finished", "failed", "stopped", "interrupted")
 MAX_SINGLE_STEPS = 10_000

@@ -23,8 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gendl.errors import GendlError
-from gendl.records import (
+from gendl.engine.records import (
     ACTIVE_STATES,
     COMMANDS,
     MIGRATIONS,
@@ -35,10 +34,11 @@ from gendl.records import (
     pid_alive,
     process_started,
 )
+from gendl.errors import GendlError
 
 __all__ = ["ACTIVE_STATES", "STATES", "Command", "Run", "RunStore", "StoreError", "pid_alive"]
 
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "runs"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "runs"
 DB_NAME = "runs.sqlite"
 
 

@@ -1,7 +1,7 @@
 """The manifest of shipped checkpoints (``checkpoints/manifest.json``): one entry per file with its
 kind, model config, training command, steps, wall time and scores, so every number can be rerun.
 
-    python -m gendl.manifest checkpoints/vae.pt --name "VAE (seed 003)" \\
+    python -m gendl.shipped.manifest checkpoints/vae.pt --name "VAE (seed 003)" \\
         --command "python -m gendl train vae --half --out checkpoints/vae.pt --json"
 
 scores the checkpoint with the shipped classifier (``classifier.pt`` beside it): a generator's
@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from gendl.catalogue import CHECKPOINT_DIR
 from gendl.checkpoints import Checkpoint, load_checkpoint, load_model
 from gendl.config import config_to_dict
 from gendl.data import load_images
 from gendl.errors import GendlError
 from gendl.metrics import classifier_probs, inception_score, score_generator
+from gendl.shipped.catalogue import CHECKPOINT_DIR
 
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.md"
@@ -136,7 +136,7 @@ def readme_text(entries: list[dict[str, Any]], directory: Path) -> str:
     lines = [
         "# Shipped checkpoints",
         "",
-        "Written by `python -m gendl.manifest` from `manifest.json` (rerun it rather than editing).",
+        "Written by `python -m gendl.shipped.manifest` from `manifest.json` (rerun it rather than editing).",
         "Each file is `{kind, config, state_dict, meta}` (`gendl/checkpoints.py`), read with",
         "`torch.load(weights_only=True)`; fp16 files load as float32. IS is the inception score of",
         "10,000 samples (mean ± std over 10 splits of 1,000) judged by `classifier.pt`; the real MNIST",
@@ -162,7 +162,7 @@ def readme_text(entries: list[dict[str, Any]], directory: Path) -> str:
     ]
     for e in entries:
         rescore = (
-            f'python -m gendl.manifest checkpoints/{e["file"]} --name "{e["name"]}" \\\n'
+            f'python -m gendl.shipped.manifest checkpoints/{e["file"]} --name "{e["name"]}" \\\n'
             f'    --command "{e["command"]}"'
         )
         lines += ["", f"`{e['file']}`, {e['name']}:", "", "```bash", e["command"], rescore, "```"]
@@ -171,7 +171,7 @@ def readme_text(entries: list[dict[str, Any]], directory: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gendl.manifest", description=__doc__.splitlines()[0]
+        prog="python -m gendl.shipped.manifest", description=__doc__.splitlines()[0]
     )
     parser.add_argument("checkpoint", help="a .pt file in the checkpoints directory")
     parser.add_argument("--name", required=True, help='human label, e.g. "MLP GAN (seed 003)"')

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from gendl.store import RunStore
+from gendl.engine.store import RunStore
 
 FILES = ("model.pt", "checkpoint.pt", "error.log", "worker.log")
 

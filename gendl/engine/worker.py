@@ -1,7 +1,7 @@
 """One run's process: build the trainer, step it, obey the commands queued in the store, and write
 metrics (batched, at most once per flush interval), checkpoints and sample grids under runs/<id>/.
 
-    python -m gendl.worker --root runs --run-id 3     # what RunEngine launches, one per run
+    python -m gendl.engine.worker --root runs --run-id 3     # what RunEngine launches, one per run
 
 The CLI's synchronous ``train`` calls :func:`execute_run` in its own process instead.
 """
@@ -22,12 +22,12 @@ import torch
 
 from gendl.checkpoints import save_checkpoint
 from gendl.config import config_to_dict
-from gendl.store import RunStore, process_started
+from gendl.engine.records import MODEL_NAME
+from gendl.engine.store import RunStore, process_started
 from gendl.train import make_trainer
 from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
 
 CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
-MODEL_NAME = "model.pt"  # the trained model in gendl.checkpoints format, for the dashboard
 IDLE_POLL_S = 0.05  # how often a paused run looks for commands
 
 
@@ -269,7 +269,7 @@ def execute_run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gendl.worker", description=__doc__.split("\n")[0]
+        prog="python -m gendl.engine.worker", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--root", required=True)
     parser.add_argument("--run-id", type=int, required=True)

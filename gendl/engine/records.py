@@ -16,6 +16,7 @@ ACTIVE_STATES = ("queued", "running", "paused")
 COMMANDS = ("pause", "resume", "step", "stop")
 # the keys of gendl.train.FAMILIES, here without torch for pages that only list runs
 FAMILY_NAMES = ("sequence", "gan", "vae", "classifier")
+MODEL_NAME = "model.pt"  # a run's trained model in gendl.checkpoints format, for the dashboard
 
 # one script per schema version; a database at version k gets scripts k, k+1, ... applied
 MIGRATIONS = (

@@ -19,13 +19,13 @@ from typing import Any
 
 from torch import nn
 
-from gendl.catalogue import CHECKPOINT_DIR_ENV as CHECKPOINT_DIR_ENV  # re-exported
-from gendl.catalogue import checkpoint_dir, shipped_checkpoints
 from gendl.checkpoints import load_checkpoint, load_model
+from gendl.engine.records import MODEL_NAME
+from gendl.engine.store import RunStore
 from gendl.errors import CheckpointError, GendlError
 from gendl.models import GENERATIVE_KINDS
-from gendl.store import RunStore
-from gendl.worker import MODEL_NAME
+from gendl.shipped.catalogue import CHECKPOINT_DIR_ENV as CHECKPOINT_DIR_ENV  # re-exported
+from gendl.shipped.catalogue import checkpoint_dir, shipped_checkpoints
 
 RUN_STATES = ("finished", "stopped")  # both save the trained model as runs/<id>/model.pt
 _FILE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.pt")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
 
 CATALOGUE: list[dict[str, str]] = [
