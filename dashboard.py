@@ -1,4 +1,4 @@
-"""gendl dashboard entry point: page config and navigation only. Run with `make run`.
+"""gendl dashboard entry point: page config, presenter mode and navigation only. Run with `make run`.
 
 The pages live in ``app_pages/``: a folder named ``pages/`` next to this file switches Streamlit to
 its older file-per-page routing for a page URL requested before this script has run once.
@@ -6,7 +6,14 @@ its older file-per-page routing for a page URL requested before this script has 
 
 import streamlit as st
 
-st.set_page_config(page_title="gendl", page_icon=":material/neurology:", layout="wide")
+from app_pages.common import presenter_controls, presenting
+
+st.set_page_config(
+    page_title="gendl",
+    page_icon=":material/neurology:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if presenting() else "auto",
+)
 
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
@@ -17,4 +24,6 @@ pages = [
     st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("app_pages/gan_cycle.py", title="Why GANs cycle", icon=":material/cycle:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+presenter_controls()
+page.run()

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from gendl.engine.runs import RunEngine
@@ -91,3 +92,60 @@ def presenting() -> bool:
     if "present" not in st.session_state:
         st.session_state["present"] = st.query_params.get("present") == "1"
     return bool(st.session_state["present"])
+
+
+# How much larger presenter mode draws text and figures. Streamlit sizes its text and spacing in
+# rem, so the root font size scales the page; Plotly figures are drawn at a size in px and are
+# scaled in Python (a CSS zoom would move the points off where Plotly's hover and click find them).
+PRESENT_SCALE = 1.25
+PLOTLY_FONT_PX = 12  # Plotly's (and Streamlit's chart theme's) font size where a figure sets none
+PRESENTER_CSS = f"<style>html {{ font-size: {16 * PRESENT_SCALE:g}px; }}</style>"
+
+
+def presenter_controls() -> None:
+    """The sidebar's presenter-mode switch, kept in step with ``?present=1`` in the URL (a page
+    switch drops the URL's parameters; the link then still opens presenter mode), and presenter
+    mode's styles while it is on. Called by the router once per script run, before the page."""
+    presenting()
+    st.sidebar.toggle(
+        "Presenter mode",
+        key="present",
+        help="Larger text and figures for a projector; the sidebar starts collapsed and advanced "
+        "settings are hidden. A link with ?present=1 opens in it.",
+    )
+    on = presenting()
+    if on and st.query_params.get("present") != "1":
+        st.query_params["present"] = "1"
+    elif not on and "present" in st.query_params:
+        del st.query_params["present"]
+    if on:
+        st.html(PRESENTER_CSS)
+
+
+def projected(fig: go.Figure) -> go.Figure | dict[str, Any]:
+    """``fig`` for ``st.plotly_chart``: as it is, or in presenter mode a copy with every font and
+    the height PRESENT_SCALE times larger (the figure itself may be cached, so it is not changed)."""
+    if not presenting():
+        return fig
+    spec = fig.to_dict()
+    layout = spec.setdefault("layout", {})
+    layout.setdefault("font", {}).setdefault("size", PLOTLY_FONT_PX)
+    _scale_fonts(spec, PRESENT_SCALE)
+    if layout.get("height"):
+        layout["height"] = round(layout["height"] * PRESENT_SCALE)
+    return spec
+
+
+def _scale_fonts(node: Any, scale: float) -> None:
+    """Multiply the size of every font (``font``, ``tickfont``, ``textfont``...) below ``node``."""
+    if isinstance(node, list):
+        for item in node:
+            _scale_fonts(item, scale)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("font") and isinstance(value, dict):
+                size = value.get("size")
+                if isinstance(size, int | float):
+                    value["size"] = round(size * scale, 1)
+            if key != "template":
+                _scale_fonts(value, scale)

@@ -6,6 +6,7 @@ import math
 
 import streamlit as st
 
+from app_pages.common import projected
 from gendl.dynamics import UPDATES, alternating_turn, simultaneous_growth
 from gendl.errors import GendlError
 from gendl.views import cycle
@@ -43,7 +44,7 @@ except GendlError as exc:
     st.stop()
 
 figure_column, table_column = st.columns([3, 2])
-figure_column.plotly_chart(cycle.cycle_figure(paths, lr), key="cycle_path")
+figure_column.plotly_chart(projected(cycle.cycle_figure(paths, lr)), key="cycle_path")
 with table_column:
     st.markdown("**The first steps**")
     st.dataframe(cycle.cycle_table(paths, lr), hide_index=True, key="cycle_table")
@@ -62,4 +63,4 @@ growth = (
     f"{simultaneous_growth(lr):.4f}: a rotation that is also a stretch."
 )
 st.markdown(f"{orbit} {growth}")
-st.plotly_chart(cycle.radius_figure(paths, lr), key="cycle_radius")
+st.plotly_chart(projected(cycle.radius_figure(paths, lr)), key="cycle_radius")

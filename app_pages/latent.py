@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
+from app_pages.common import projected
 from app_pages.explore_common import classifier, path_position, pick_generator
 from gendl.errors import GendlError
 from gendl.latent import INTERPOLATIONS
@@ -86,7 +87,7 @@ if model.latent_dim == 2:
     with map_column:
         latent = map_of(model, judge, (source.id, source.stamp()))
         event = st.plotly_chart(
-            explore.latent_map_figure(latent, path.slider.latents),
+            projected(explore.latent_map_figure(latent, path.slider.latents)),
             key="latent_map",
             on_select="rerun",
             selection_mode="points",
@@ -105,4 +106,4 @@ else:
         "train a VAE with `--set model.latent_dim=2` to see one."
     )
 st.subheader(f"{n_frames} frames from A to B")
-st.plotly_chart(explore.strip_figure(path.strip), key="latent_strip")
+st.plotly_chart(projected(explore.strip_figure(path.strip)), key="latent_strip")

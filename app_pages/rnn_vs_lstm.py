@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_pages.common import (
     engine,
+    projected,
     refuse_unknown_link_value,
     reported,
     run_rows,
@@ -68,7 +69,7 @@ def shipped(recipe: str) -> None:
             return
         results = result["results"]
         seeds = max((r.get("n_seeds") or 0 for r in results), default=0)
-        st.plotly_chart(accuracy_figure(results), key=f"rnnlstm_shipped_{recipe}")
+        st.plotly_chart(projected(accuracy_figure(results)), key=f"rnnlstm_shipped_{recipe}")
         st.caption(
             f"Shipped result ({path.name}): {seeds} seeds per cell, band = one standard deviation; "
             f"the sweep took {format_duration(result.get('wall_s'))}."
@@ -88,7 +89,9 @@ def live(sweep: list[dict]) -> None:
             rows_of[cell["model"], cell["length"], cell["seed"]] = rows
     ended = sum(p["ended"] in TERMINAL_STATES for p in points)
     st.progress(ended / len(sweep), text=f"{ended} of {len(sweep)} runs ended")
-    st.plotly_chart(accuracy_figure(summarize_points(points), points), key="rnnlstm_accuracy")
+    st.plotly_chart(
+        projected(accuracy_figure(summarize_points(points), points)), key="rnnlstm_accuracy"
+    )
 
     st.subheader("Training curves")
     metric = st.segmented_control(
@@ -98,13 +101,13 @@ def live(sweep: list[dict]) -> None:
         required=True,
         key="rnnlstm_metric",
     )
-    st.plotly_chart(sweep_curves_figure(curves, metric), key="rnnlstm_curves")
+    st.plotly_chart(projected(sweep_curves_figure(curves, metric)), key="rnnlstm_curves")
 
     st.subheader("Where the gradient vanishes")
     lengths = sorted({c["length"] for c in sweep})
     length = st.selectbox("sequence length", lengths, len(lengths) - 1, key="rnnlstm_heat_length")
     st.plotly_chart(
-        grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS}),
+        projected(grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS})),
         key="rnnlstm_heatmap",
     )
     st.caption(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import engine, reported, run_rows, session_owner
+from app_pages.common import engine, projected, reported, run_rows, session_owner
 from gendl.engine.export import export_run
 from gendl.engine.records import FAMILY_NAMES, STATES
 from gendl.views.training import (
@@ -67,7 +67,7 @@ if chosen:
             metrics.index("loss") if "loss" in metrics else 0,
             key="runs_metric",
         )
-        st.plotly_chart(overlay_figure(curves, metric), key="runs_overlay")
+        st.plotly_chart(projected(overlay_figure(curves, metric)), key="runs_overlay")
     else:
         st.caption("The chosen runs have no metrics yet.")
 if len(chosen) >= 2:
