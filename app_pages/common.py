@@ -99,7 +99,11 @@ def presenting() -> bool:
 # scaled in Python (a CSS zoom would move the points off where Plotly's hover and click find them).
 PRESENT_SCALE = 1.25
 PLOTLY_FONT_PX = 12  # Plotly's (and Streamlit's chart theme's) font size where a figure sets none
-PRESENTER_CSS = f"<style>html {{ font-size: {16 * PRESENT_SCALE:g}px; }}</style>"
+# The page's side margins shrink to 2 rem: Streamlit's 5 rem would take 200 of a projector's 1024 px.
+PRESENTER_CSS = (
+    f"<style>html {{ font-size: {16 * PRESENT_SCALE:g}px; }} "
+    '[data-testid="stMainBlockContainer"] { padding: 3.5rem 2rem 2rem; }</style>'
+)
 
 
 def presenter_controls() -> None:

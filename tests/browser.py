@@ -45,6 +45,16 @@ PAGES = {
     "runs": ("Runs", "Runs"),
     "gan_cycle": ("Why GANs cycle", "Why GANs cycle"),
 }
+# each page's sign that its script ran to the end, after the title
+READY = {
+    "": '[data-testid="stDataFrame"]',
+    "train": 'button:has-text("Start")',
+    "rnn_vs_lstm": 'button:has-text("Launch sweep")',
+    "latent": '[data-testid="stImage"] img',
+    "scores": '[data-testid="stMetric"]',
+    "runs": '[data-testid="stAlert"], [data-testid="stDataFrame"]',
+    "gan_cycle": '[data-testid="stPlotlyChart"]',
+}
 
 
 def chromium_path() -> str | None:
@@ -157,3 +167,78 @@ def wait_for_title(page: Any, title: str, timeout: float = 60.0) -> None:
     """Wait until the page's ``st.title`` reads ``title``."""
     heading = page.locator("h1").filter(has_text=title)
     heading.first.wait_for(state="visible", timeout=timeout * 1000)
+
+
+# the script run has ended, nothing is loading, every chart is drawn and every image decoded
+SETTLED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
+        return false;
+    const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+    if (!charts.every(chart => chart.querySelector(".main-svg"))) return false;
+    return [...document.querySelectorAll("main img")].every(img => img.complete);
+}"""
+
+
+def settle(page: Any, timeout: float = 120.0) -> None:
+    """Wait until the page shows everything, twice in a row a second apart."""
+    for _ in range(2):
+        page.wait_for_function(SETTLED, timeout=timeout * 1000, polling=200)
+        page.wait_for_timeout(1000)
+    page.wait_for_function(SETTLED, timeout=timeout * 1000, polling=200)
+
+
+# What a viewer cannot read on the page as drawn, one line each: text cut off in its box (a
+# button, widget label, heading, tab, metric or navigation link whose scrollWidth exceeds its
+# clientWidth), the main area wider than the window, and in each Plotly figure a legend that
+# covers an axis or figure title, or a title or legend reaching outside the figure.
+LAYOUT_PROBLEMS = """() => {
+    const problems = [];
+    const text = el => (el.innerText || el.textContent || "").trim().replace(/\\s+/g, " ");
+    const shown = el => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && r.right > 0 && el.checkVisibility();
+    };
+    const boxes = [
+        "button", "label", "h1", "h2", "h3", '[role="tab"]',
+        '[data-testid="stWidgetLabel"] p', '[data-testid="stMetricLabel"]',
+        '[data-testid="stMetricValue"]', '[data-testid="stSidebarNavLink"] span',
+        '[data-testid="stMarkdownContainer"]', '[data-testid="stMarkdownContainer"] p',
+    ].join(", ");
+    for (const el of document.querySelectorAll(boxes)) {
+        if (el.closest(".js-plotly-plot") || !shown(el) || !text(el)) continue;
+        if (el.scrollWidth > el.clientWidth + 1)
+            problems.push(`clipped ${el.tagName.toLowerCase()} "${text(el).slice(0, 60)}": ` +
+                          `${el.scrollWidth} px of text in ${el.clientWidth} px`);
+    }
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (main && main.scrollWidth > main.clientWidth + 1)
+        problems.push(`the page is ${main.scrollWidth} px wide in a ${main.clientWidth} px window`);
+    const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom &&
+                              b.top < a.bottom;
+    const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1 &&
+                             a.top >= b.top - 1 && a.bottom <= b.bottom + 1;
+    document.querySelectorAll(".js-plotly-plot").forEach((plot, n) => {
+        const chart = plot.closest('[data-testid="stPlotlyChart"]');
+        if (!chart || !shown(chart)) return;
+        const name = `figure ${n + 1}` + (plot.layout && plot.layout.title && plot.layout.title.text
+                                          ? ` "${plot.layout.title.text}"` : "");
+        const frame = plot.querySelector(".main-svg").getBoundingClientRect();
+        const titles = [...plot.querySelectorAll(".infolayer > g[class$='title'] text")]
+            .filter(t => text(t) && shown(t));
+        const legends = [...plot.querySelectorAll(".infolayer .legend .bg")].filter(shown);
+        for (const t of titles) {
+            const box = t.getBoundingClientRect();
+            if (!inside(box, frame))
+                problems.push(`${name}: title "${text(t)}" reaches outside the figure`);
+            for (const legend of legends)
+                if (overlap(box, legend.getBoundingClientRect()))
+                    problems.push(`${name}: the legend covers the title "${text(t)}"`);
+        }
+        for (const legend of legends)
+            if (!inside(legend.getBoundingClientRect(), frame))
+                problems.push(`${name}: the legend reaches outside the figure`);
+    });
+    return problems;
+}"""

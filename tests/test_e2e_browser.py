@@ -24,7 +24,15 @@ import torch
 from gendl.checkpoints import save_checkpoint
 from gendl.models import GAN, VAE, GANConfig, VAEConfig
 from gendl.shipped.sources import CHECKPOINT_DIR_ENV
-from tests.browser import PAGES, REPO, chromium, dashboard_server, missing_browser, wait_for_title
+from tests.browser import (
+    PAGES,
+    READY,
+    REPO,
+    chromium,
+    dashboard_server,
+    missing_browser,
+    wait_for_title,
+)
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 
@@ -33,16 +41,6 @@ LATENCY_GOAL_MS = 300  # the issue's goal; the assert below is looser because CI
 LATENCY_BOUND_MS = 3000
 IMAGE = '[data-testid="stImage"] img'
 LABEL = '[data-testid="stMarkdownContainer"]'
-# each page's sign that its script ran to the end, after the title
-READY = {
-    "": '[data-testid="stDataFrame"]',
-    "train": 'button:has-text("Start")',
-    "rnn_vs_lstm": 'button:has-text("Launch sweep")',
-    "latent": IMAGE,
-    "scores": '[data-testid="stMetric"]',
-    "runs": '[data-testid="stAlert"], [data-testid="stDataFrame"]',
-    "gan_cycle": '[data-testid="stPlotlyChart"]',
-}
 # the Scores page without the 10,000 real MNIST digits, which take 3-15 s to classify
 QUERY = {"scores": "?scores_real=false&scores_n=1000"}
 
