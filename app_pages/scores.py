@@ -48,7 +48,7 @@ if picked is None or judge is None:
     st.stop()
 source, model = picked
 
-left, middle, right = st.columns([3, 2, 2])
+left, middle, right = st.columns([3, 2, 3])  # the box's label whole at 1024 px
 n = left.slider("Samples", 1000, 10_000, 2000, 1000, key="scores_n", bind=QUERY)
 seed = middle.number_input("Sampling seed", 0, 2**31 - 1, 0, key="scores_seed", bind=QUERY)
 compare = right.checkbox("Compare with real MNIST", True, key="scores_real", bind=QUERY)
@@ -64,8 +64,14 @@ first, second, third = st.columns(3)
 show_score(first, f"Inception score, {source.variant}", sampled)
 if reference is not None:
     show_score(second, "Inception score, real MNIST", reference)
-share = max(sampled["histogram"]) / n
-third.metric("Most frequent digit", f"{share:.0%} of samples", help="uniform would be 10%")
+counts = sampled["histogram"]
+top = max(range(len(counts)), key=counts.__getitem__)
+third.metric(
+    "Most frequent digit",
+    f"{top}: {counts[top] / n:.0%}",
+    help="the digit the classifier reads most often and its share of the samples; uniform "
+    "would be 10%",
+)
 histograms = {f"{source.label} ({n} samples)": sampled["histogram"]}
 if reference is not None:
     histograms["real MNIST test set"] = reference["histogram"]

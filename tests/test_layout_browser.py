@@ -73,9 +73,18 @@ def test_nothing_is_cut_off_at_1024x768(projector, mode, path):
         assert (root_font, collapsed) == (16 * PRESENT_SCALE, "true")
     else:
         assert (root_font, collapsed) == (16, "false")  # 1024 px is wide enough for the sidebar
-    page.mouse.move(1, 1)  # no hover toolbars in the screenshot
-    shot = root / "layout" / f"{mode}-{path or 'overview'}.png"
-    page.screenshot(path=str(shot), full_page=True)
     problems = page.evaluate(LAYOUT_PROBLEMS)
+    shot = root / "layout" / f"{mode}-{path or 'overview'}.png"
+    screenshot(page, shot)
     page.close()
     assert not problems, f"{shot}:\n" + "\n".join(problems)
+
+
+def screenshot(page, path) -> None:
+    """The whole page at 1024 px wide: the window is stretched to the height of Streamlit's own
+    scrolling area (a full-page screenshot would stop at the window's height)."""
+    page.mouse.move(1, 1)  # no hover toolbars
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": PROJECTOR["width"], "height": min(height, 6000)})
+    page.wait_for_timeout(1000)  # Plotly charts relayout to the new size
+    page.screenshot(path=str(path))
