@@ -192,7 +192,7 @@ def settle(page: Any, timeout: float = 120.0) -> None:
 # What a viewer cannot read on the page as drawn, one line each: text cut off in its box (a
 # button, widget label, heading, tab, metric or navigation link whose scrollWidth exceeds its
 # clientWidth), the main area wider than the window, and in each Plotly figure a legend that
-# covers an axis or figure title, or a title or legend reaching outside the figure.
+# covers an axis or figure title, or a title, legend or note reaching outside the figure.
 LAYOUT_PROBLEMS = """() => {
     const problems = [];
     const text = el => (el.innerText || el.textContent || "").trim().replace(/\\s+/g, " ");
@@ -239,6 +239,9 @@ LAYOUT_PROBLEMS = """() => {
         for (const legend of legends)
             if (!inside(legend.getBoundingClientRect(), frame))
                 problems.push(`${name}: the legend reaches outside the figure`);
+        for (const note of plot.querySelectorAll(".annotation-text"))
+            if (text(note) && shown(note) && !inside(note.getBoundingClientRect(), frame))
+                problems.push(`${name}: the note "${text(note)}" reaches outside the figure`);
     });
     return problems;
 }"""

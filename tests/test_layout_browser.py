@@ -1,8 +1,8 @@
 """Every page at a projector's 1024x768 in a real browser, in presenter mode (``?present=1``) and,
 under ``-m slow``, without it: no button, label, heading, tab or metric whose text is cut off, no
-page wider than the window, and in each figure no legend over an axis title and no title or legend
-outside the figure. One server with the shipped checkpoints serves every page; a screenshot of each
-is written to the test's temporary directory (``layout/<mode>-<page>.png``).
+page wider than the window, and in each figure no legend over an axis title and no title, legend
+or note outside the figure. One server with the shipped checkpoints serves every page; a
+screenshot of each is written to the test's temporary directory (``layout/<mode>-<page>.png``).
 
 Skipped when the playwright package or Chromium is missing (``apt-get install chromium``).
 """

@@ -182,6 +182,8 @@ def test_scores_page_histogram_follows_n_and_the_generator(generators):
     assert float(at.metric[0].value.split(" ± ")[0]) > 2  # several digits, confidently
     first = chart(at, "scores_histogram")["data"][0]
     assert first["name"].endswith("(1000 samples)")
+    shares = array(first["y"])
+    assert at.metric[-1].value == f"{shares.argmax()}: {shares.max():.0%}"  # the tallest bar
     at.slider(key="scores_n").set_value(2000).run()
     second = chart(at, "scores_histogram")["data"][0]
     assert second["name"].endswith("(2000 samples)")
