@@ -88,3 +88,23 @@ def screenshot(page, path) -> None:
     page.set_viewport_size({"width": PROJECTOR["width"], "height": min(height, 6000)})
     page.wait_for_timeout(1000)  # Plotly charts relayout to the new size
     page.screenshot(path=str(path))
+
+
+def test_the_switch_turns_presenter_mode_on_and_off_in_the_url(projector):
+    url, context, _ = projector
+    page = open_at(context, url, "", "normal")
+    root_font = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
+    switch = page.get_by_text("Presenter mode", exact=True)
+    switch.click()
+    page.wait_for_function(f"({root_font})() === {16 * PRESENT_SCALE}")
+    page.wait_for_url("**/?present=1")  # a reload or a shared link keeps presenter mode
+    page.reload()
+    wait_for_title(page, PAGES[""][1])
+    page.wait_for_function(f"({root_font})() === {16 * PRESENT_SCALE}")
+    collapsed = page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed")
+    assert collapsed == "true"
+    page.get_by_test_id("stExpandSidebarButton").click()
+    switch.click()
+    page.wait_for_function(f"({root_font})() === 16")
+    page.wait_for_url(lambda address: "present" not in address)
+    page.close()
