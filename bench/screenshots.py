@@ -29,6 +29,7 @@ from tests.browser import (  # noqa: E402
     chromium,
     dashboard_server,
     missing_browser,
+    settle,
     wait_for_title,
 )
 
@@ -55,24 +56,7 @@ def generator_label(runs_dir: Path, run_id: int) -> str:
     return source.label
 
 
-# the script run has ended, nothing is loading, every chart is drawn and every image decoded
-SETTLED = """() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
-    if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
-        return false;
-    const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-    if (!charts.every(chart => chart.querySelector(".main-svg"))) return false;
-    return [...document.querySelectorAll("main img")].every(img => img.complete);
-}"""
-
-
-def settle(page) -> None:
-    """Wait until the page shows everything, twice in a row a second apart."""
-    for _ in range(2):
-        page.wait_for_function(SETTLED, timeout=600_000, polling=200)
-        page.wait_for_timeout(1000)
-    page.wait_for_function(SETTLED, timeout=600_000, polling=200)
+SETTLE_S = 600  # a page may wait for a model that is still training
 
 
 def capture(page, path: Path) -> None:
@@ -82,7 +66,7 @@ def capture(page, path: Path) -> None:
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": WIDTH, "height": min(max(height, 600), MAX_HEIGHT)})
     page.wait_for_timeout(1500)  # Plotly charts relayout to the new size
-    settle(page)
+    settle(page, SETTLE_S)
     page.screenshot(path=str(path))
 
 
@@ -146,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             context = browser.new_context(viewport={"width": WIDTH, "height": 900})  # one user
             for path, query, action in shots:
                 page = open_page(context, url, path, query)
-                settle(page)
+                settle(page, SETTLE_S)
                 if action is not None:
                     action(page)
-                    settle(page)
+                    settle(page, SETTLE_S)
                 target = args.out / f"{FILE_NAMES.get(path, path)}.png"
                 capture(page, target)
                 page.close()
