@@ -56,7 +56,7 @@ def generator_label(runs_dir: Path, run_id: int) -> str:
     return source.label
 
 
-SETTLE_S = 600  # a page may wait for a model that is still training
+SETTLE_S = 600  # a first page load on 2 busy cores can take minutes
 
 
 def capture(page, path: Path) -> None:
