@@ -268,6 +268,14 @@ class DaskJob:
         self.future.cancel()
 
 
+def _preload() -> None:
+    """Import the training stack (torch, the trainers, the LSTM kernel) on a worker."""
+    import gendl.engine.worker  # noqa: F401
+    from gendl.models.lstm_bptt import kernel
+
+    kernel()
+
+
 def _write(directory: Path, file: dict[str, Any]) -> Path:
     """A file sent by a worker, written atomically under the run's directory here."""
     path = (directory / file["name"]).resolve()
@@ -286,6 +294,7 @@ class DaskPool(WorkerPool):
     def __init__(self, store: RunStore, max_workers: int, *args: Any, address: str, **kw) -> None:
         self.address = address
         self.client = connect(address)
+        self.client.run(_preload, wait=False)  # the first run on each worker starts sooner
         super().__init__(store, max_workers, *args, **kw)
 
     def _launch(self, run: Run) -> DaskJob:  # type: ignore[override]
