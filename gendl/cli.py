@@ -114,20 +114,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gendl.config import config_to_dict
+    from gendl.engine.cluster import CLUSTER_ENV
     from gendl.engine.records import MODEL_NAME
     from gendl.engine.store import RunStore
     from gendl.engine.worker import WorkerOptions, execute_run
     from gendl.train import preset_config
 
     family, config = preset_config(args.model, _train_overrides(args))
+    cluster = os.environ.get(CLUSTER_ENV)
     store = RunStore(args.runs_dir)
-    run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
+    if not cluster:
+        run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     last: dict[str, Any] = {}
     bar = tqdm(
         total=config.max_steps,
-        desc=f"{args.model} run {run_id}",
+        desc=f"{args.model}",
         unit="step",
         file=sys.stderr,
         disable=args.no_progress,
@@ -141,10 +144,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{row.get('loss', row.get('d_loss')):.4g}", refresh=False)
 
     with bar:
-        state, reason = execute_run(store, run_id, WorkerOptions(), on_step=on_step)
+        if cluster:
+            run_id, state, reason = _train_on_cluster(args, family, config, on_step)
+        else:
+            state, reason = execute_run(store, run_id, WorkerOptions(), on_step=on_step)
+    model_path = store.run_dir(run_id) / MODEL_NAME
     summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
-    model_path = store.run_dir(run_id) / MODEL_NAME
     if args.out and model_path.is_file():
         summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model, args.half))
     if state == "failed":
@@ -158,6 +164,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     return {"failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(state, 0)
+
+
+def _train_on_cluster(args: argparse.Namespace, family: str, config: Any, on_step) -> tuple:
+    """The run as a task on the cluster's workers, its rows read back as they arrive."""
+    from gendl.config import config_to_dict
+    from gendl.engine.runs import TERMINAL_STATES, RunEngine
+
+    with RunEngine(args.runs_dir) as engine:
+        run_id = engine.start(family, config_to_dict(config), name=args.model)
+        step = 0
+        while True:
+            run = engine.status(run_id)
+            for row in engine.metrics_since(run_id, step):
+                on_step(row)
+                step = row["step"]
+            if run.state in TERMINAL_STATES:
+                return run_id, run.state, run.reason
+            time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- sweep
@@ -212,6 +236,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         run = store.get_run(args.id)
         for key in ("id", "name", "family", "state", "reason", "owner", "step", "checkpoint"):
             print(f"{key:11} {getattr(run, key)}")
+        print(f"{'where':11} {run.where}")
         print(f"{'directory':11} {store.run_dir(run.id)}")
         print("config     ", json.dumps(run.config, indent=2).replace("\n", "\n" + " " * 12))
         rows = store.metrics_since(run.id, max(run.step - 1, 0))
@@ -221,6 +246,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{kind:11} step {step}: {path}")
     else:
         print(f"wrote {export_run(store, args.id, args.out)}")
+    return 0
+
+
+# ---------------------------------------------------------------- cluster
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from gendl.engine.local_cluster import LocalDaskCluster
+
+    with LocalDaskCluster(args.workers, host=args.address, port=args.port) as cluster:
+        print(f"Dask scheduler at {cluster.address} with {args.workers} worker(s) on this machine")
+        print(f"dashboard: GENDL_CLUSTER={cluster.address} make run")
+        print(f"a lab machine joins with: dask worker {cluster.address} --nthreads 1")
+        print("Ctrl-C stops the scheduler and the workers", flush=True)
+        try:
+            while cluster.scheduler.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
     return 0
 
 
@@ -236,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument(
         "--runs-dir", default=None, help="run store (default $GENDL_RUNS_DIR or runs/)"
+    )
+    store.add_argument(
+        "--cluster",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="train on this Dask scheduler's workers (default $GENDL_CLUSTER: none, this machine)",
     )
     overrides = argparse.ArgumentParser(add_help=False)
     overrides.add_argument(
@@ -289,11 +339,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("id", type=int)
     export.add_argument("--out", required=True, help="FILE.zip")
     runs.set_defaults(func=cmd_runs)
+
+    cluster = commands.add_parser("cluster", help="a Dask cluster on this machine, for a demo")
+    cluster_actions = cluster.add_subparsers(dest="action", required=True)
+    up = cluster_actions.add_parser("up", help="start a scheduler and workers until Ctrl-C")
+    up.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    up.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=8786, help="scheduler port (default 8786)")
+    cluster.set_defaults(func=cmd_cluster)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "cluster", None):  # every engine this command starts uses the cluster
+        from gendl.engine.cluster import CLUSTER_ENV
+
+        os.environ[CLUSTER_ENV] = args.cluster
     try:
         return args.func(args)
     except GendlError as exc:

@@ -64,6 +64,8 @@ MIGRATIONS = (
     );
     CREATE INDEX commands_by_run ON commands (run_id, id);
     """,
+    # where a run trains: NULL for this machine's worker processes, else a Dask worker's address
+    "ALTER TABLE runs ADD COLUMN location TEXT;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -90,6 +92,7 @@ class Run:
     engine_started: int | None
     checkpoint: str | None
     checkpoint_step: int | None
+    location: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -101,6 +104,11 @@ class Run:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def where(self) -> str:
+        """Where the run trains or trained: "this machine", or the Dask worker's address."""
+        return self.location or "this machine"
 
 
 @dataclass(frozen=True)

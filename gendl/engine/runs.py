@@ -17,11 +17,13 @@ died becomes interrupted, and ``resume`` continues it from its last checkpoint.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from gendl.config import check_int, config_to_dict
+from gendl.engine.cluster import CLUSTER_ENV, DaskPool
 from gendl.engine.pool import WorkerPool
 from gendl.engine.store import Run, RunStore
 from gendl.errors import GendlError
@@ -55,18 +57,18 @@ class RunEngine:
         flush_every: float = 1.0,
         checkpoint_every: float = 30.0,
         poll_interval: float = 0.2,
+        cluster: str | None = None,
     ) -> None:
         check_int("max_workers", max_workers, 1, 256)
         check_int("threads_per_worker", threads_per_worker, 1, 256)
         self.store = RunStore(root)
-        self.pool = WorkerPool(
-            self.store,
-            max_workers,
-            threads_per_worker,
-            flush_every,
-            checkpoint_every,
-            poll_interval,
-        )  # recovers runs whose process died, then starts queued runs in the background
+        cluster = cluster or os.environ.get(CLUSTER_ENV) or None
+        options = (threads_per_worker, flush_every, checkpoint_every, poll_interval)
+        if cluster is None:
+            self.pool = WorkerPool(self.store, max_workers, *options)
+        else:  # a run is a Dask task there; this process applies what its worker sends back
+            self.pool = DaskPool(self.store, max_workers, *options, address=cluster)
+        # either pool recovers runs whose process died, then starts queued runs in the background
 
     # ------------------------------------------------------------ starting and controlling
 
