@@ -343,7 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = commands.add_parser("cluster", help="a Dask cluster on this machine, for a demo")
     cluster_actions = cluster.add_subparsers(dest="action", required=True)
     up = cluster_actions.add_parser("up", help="start a scheduler and workers until Ctrl-C")
-    up.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    up.add_argument(
+        "--workers",
+        type=int,
+        choices=range(0, 65),
+        default=2,
+        metavar="N",
+        help="worker processes on this machine, 0 to 64 (default 2; 0: lab machines join)",
+    )
     up.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=8786, help="scheduler port (default 8786)")
     cluster.set_defaults(func=cmd_cluster)
