@@ -259,6 +259,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         print(f"Dask scheduler at {cluster.address} with {args.workers} worker(s) on this machine")
         print(f"dashboard: GENDL_CLUSTER={cluster.address} make run")
         print(f"a lab machine joins with: dask worker {cluster.address} --nthreads 1")
+        if args.address not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"warning: anyone who reaches {args.address}:{args.port} can run code on these "
+                "workers; use Dask's TLS on a network you do not trust (README)"
+            )
         print("Ctrl-C stops the scheduler and the workers", flush=True)
         try:
             while cluster.scheduler.poll() is None:
