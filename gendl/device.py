@@ -106,3 +106,11 @@ def to_cpu(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_cpu(value) for value in obj)
     return obj
+
+
+def run_bound(cpu_runs: int) -> int:
+    """How many runs an engine trains at once: ``cpu_runs`` on a CPU-only machine; with GPUs,
+    :func:`gpu_runs` per GPU (runs on ``auto`` train there), and never fewer than ``cpu_runs``."""
+    if not torch.cuda.is_available():
+        return cpu_runs
+    return max(cpu_runs, gpu_runs() * torch.cuda.device_count())
