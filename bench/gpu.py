@@ -34,7 +34,8 @@ from gendl.device import device_name, resolve_device  # noqa: E402
 from gendl.engine.runs import TERMINAL_STATES, RunEngine  # noqa: E402
 from gendl.engine.sweep import run_sweep, sweep_cells  # noqa: E402
 from gendl.models.lstm_bptt import LOOP_ENV  # noqa: E402
-from gendl.train import make_trainer  # noqa: E402
+from gendl.config import deep_merge  # noqa: E402
+from gendl.train import PRESETS, make_trainer  # noqa: E402
 
 Result = dict[str, Any]
 # preset -> (target IS, goal on one H200 in s, check every, overrides); bf16 where products dominate
@@ -138,19 +139,11 @@ def concurrent(device: str, quick: bool, n_runs: int, target: float = 9.0) -> Re
         values.update(max_steps=4, eval_every=2, n_score_samples=20, data="fake")
     reached: dict[int, tuple[float, float]] = {}  # run -> (seconds since start, IS)
     with tempfile.TemporaryDirectory() as root, RunEngine(root, max_workers=n_runs) as engine:
-        vae = {
-            "log_norm_coef": 0.0,
-            "kl_weight": 0.1,
-            "kl_warmup_steps": 1000,
-            "lr_schedule": "cosine",
-            "prior_fit_points": 20_000,
-            "prior_fit_iters": 20,
-            "model": {"prior_components": 100},
-        }  # the vae preset (gendl.train.PRESETS)
+        vae = deep_merge(PRESETS["vae"][1], values)  # the shipped preset, on this device
         if quick:
             vae.update(prior_fit_points=200, kl_warmup_steps=2)
         start = time.perf_counter()
-        ids = [engine.start("vae", {**vae, **values, "seed": seed}) for seed in range(n_runs)]
+        ids = [engine.start("vae", {**vae, "seed": seed}) for seed in range(n_runs)]
         seen = dict.fromkeys(ids, 0)
         while True:
             for run_id in ids:
