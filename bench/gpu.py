@@ -30,11 +30,11 @@ sys.path.insert(0, str(BENCH_DIR))
 import torch  # noqa: E402
 from quality import time_to_quality  # noqa: E402
 
+from gendl.config import deep_merge  # noqa: E402
 from gendl.device import device_name, resolve_device  # noqa: E402
 from gendl.engine.runs import TERMINAL_STATES, RunEngine  # noqa: E402
 from gendl.engine.sweep import run_sweep, sweep_cells  # noqa: E402
 from gendl.models.lstm_bptt import LOOP_ENV  # noqa: E402
-from gendl.config import deep_merge  # noqa: E402
 from gendl.train import PRESETS, make_trainer  # noqa: E402
 
 Result = dict[str, Any]
