@@ -17,7 +17,13 @@ from gendl.train import FAMILIES, build_config, make_trainer
 from gendl.train.common import run_trainer, scalars
 
 HAS_CUDA = torch.cuda.is_available()
-needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (torch sees none)")
+_no_gpu = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (torch sees none)")
+
+
+def needs_cuda(test):
+    return pytest.mark.cuda(_no_gpu(test))
+
+
 cpu_only = pytest.mark.skipif(HAS_CUDA, reason="checks the refusal on a machine without CUDA")
 SMALL = {
     "sequence": {"seq_length": 6, "batch_size": 16, "eval_batch": 64, "eval_every": 2},
