@@ -102,6 +102,32 @@ def _steps_per_second(backend: str, loop: str, device: str, seq_length: int, ste
     return steps / (time.perf_counter() - start)
 
 
+def loop_agreement(loops: list[str], device: str) -> Result:
+    """Largest difference of each loop's h_T and weight gradient from the Python loop's."""
+    from gendl.models.lstm_bptt import lstm_sequence
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 19, 10, generator=generator).to(device)
+    weight = (torch.randn(128 + 10 + 1, 512, generator=generator) * 0.1).to(device)
+    outputs = {}
+    for loop in ["python", *loops]:
+        try:
+            w = weight.clone().requires_grad_(True)
+            h = lstm_sequence(x, w, loop=loop)
+            h.square().sum().backward()
+            outputs[loop] = (h.detach(), w.grad)
+        except Exception as exc:
+            outputs[loop] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    reference = outputs["python"]
+    return {
+        loop: value
+        if isinstance(value, str)
+        else max((a - b).abs().max().item() for a, b in zip(value, reference, strict=True))
+        for loop, value in outputs.items()
+        if loop != "python"
+    }
+
+
 def lstm_speed(device: str, quick: bool) -> Result:
     """Training steps/s (batch 128, hidden 128, one-hot) of each hand loop and of cuDNN."""
     on_cuda = resolve_device(device).type == "cuda"
@@ -122,7 +148,8 @@ def lstm_speed(device: str, quick: bool) -> Result:
             k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()
         }
     os.environ.pop(LOOP_ENV, None)
-    return {"goal_ratio": LSTM_GOAL, "steps_per_s": out}
+    agreement = loop_agreement([loop for loop in loops if loop != "python"], device)
+    return {"goal_ratio": LSTM_GOAL, "steps_per_s": out, "max_diff_vs_python_loop": agreement}
 
 
 def concurrent(device: str, quick: bool, n_runs: int, target: float = 9.0) -> Result:
