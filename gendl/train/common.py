@@ -72,7 +72,8 @@ class Trainer:
     """One training run's state. Subclasses set ``model`` and implement ``step``.
 
     ``config`` must have ``max_steps``, ``max_seconds`` and ``eval_every``. ``step_count`` counts
-    finished optimisation steps; ``state_dict`` holds everything needed to resume bit-for-bit.
+    finished optimisation steps; ``state_dict`` holds everything needed to resume bit-for-bit (as
+    CPU tensors). ``device`` is where it trains: the config's ``device`` (gendl.device), resolved.
     """
 
     family: str = ""
