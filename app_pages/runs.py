@@ -13,6 +13,7 @@ from gendl.views.training import (
     filter_runs,
     numeric_keys,
     overlay_figure,
+    run_device,
     run_row,
     variant,
 )
@@ -59,6 +60,8 @@ chosen = st.multiselect(
 )
 if chosen:
     curves = {labels[i]: run_rows(i, by_id[i].step) for i in chosen}
+    devices = {label: run_device(rows) for label, rows in curves.items()}
+    st.caption(" · ".join(f"{label} trained on {d}" for label, d in devices.items() if d))
     metrics = numeric_keys(row for rows in curves.values() for row in rows)
     if metrics:
         metric = st.selectbox(

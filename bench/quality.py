@@ -88,7 +88,7 @@ def time_to_quality(
         values["max_seconds"] = max_seconds
     family, config = preset_config(preset, values)
     trainer = make_trainer(family, config)
-    classifier = shipped_classifier()
+    classifier = shipped_classifier(trainer.device)  # samples are scored where they are made
     checks: list[tuple[int, float, float]] = []  # (step, elapsed_s, cheap IS)
     confirmations: list[tuple[int, dict[str, float]]] = []  # (step, full score) of passed checks
 

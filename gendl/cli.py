@@ -24,6 +24,7 @@ from typing import Any
 from gendl.errors import GendlError
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+DEVICE_HELP = "auto (default: a GPU if torch sees one, else the CPU), cpu, cuda or cuda:N"
 
 
 def _positive_int(text: str) -> int:
@@ -89,9 +90,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = parse_overrides(args.set)
-    for flag, key in (("max_steps", "max_steps"), ("max_seconds", "max_seconds"), ("seed", "seed")):
+    for flag in ("max_steps", "max_seconds", "seed", "device"):
         if getattr(args, flag) is not None:
-            overrides[key] = getattr(args, flag)
+            overrides[flag] = getattr(args, flag)
     return overrides
 
 
@@ -139,6 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_step(row: dict[str, Any]) -> None:
         last.update({k: v for k, v in row.items() if isinstance(v, (int, float))})
+        if "device" in row:  # the first row says where the run trains
+            last["device"] = row["device"]
         bar.update(row["step"] - bar.n)
         if "loss" in row or "d_loss" in row:
             bar.set_postfix(loss=f"{row.get('loss', row.get('d_loss')):.4g}", refresh=False)
@@ -158,7 +161,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif not args.json:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.endswith("acc"))
         print(
-            f"run {run_id} {state} at step {last.get('step', 0)} ({summary['wall_s']} s)"
+            f"run {run_id} {state} at step {last.get('step', 0)} ({summary['wall_s']} s"
+            + (f" on {last['device']}" if "device" in last else "")
+            + ")"
             + (f": {scores}" if scores else "")
         )
     if args.json:
@@ -195,6 +200,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.max_seconds_per_run is not None:
         overrides["max_seconds"] = args.max_seconds_per_run
+    if args.device is not None:
+        overrides["device"] = args.device
     cells = sweep_cells(args.models, args.lengths, args.seeds, args.preset, overrides)
     with tqdm(total=len(cells), desc="sweep", unit="run", file=sys.stderr) as bar:
         result = run_sweep(
@@ -238,6 +245,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{key:11} {getattr(run, key)}")
         print(f"{'where':11} {run.where}")
         print(f"{'directory':11} {store.run_dir(run.id)}")
+        devices = [row["device"] for row in store.metrics_since(run.id, 0) if "device" in row]
+        if devices:  # one per start or resume of the run
+            print(f"{'device':11} {devices[-1]}")
         print("config     ", json.dumps(run.config, indent=2).replace("\n", "\n" + " " * 12))
         rows = store.metrics_since(run.id, max(run.step - 1, 0))
         if rows:
@@ -313,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=_positive_int, default=None)
     train.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")
     train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None, help=DEVICE_HELP)
     train.add_argument("--out", default=None, help="copy the trained model to FILE.pt or DIR/")
     train.add_argument("--half", action="store_true", help="store --out's weights as fp16")
     train.add_argument(
@@ -332,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--preset", choices=list(SWEEP_PRESETS), default="default")
     sweep.add_argument("--max-seconds-per-run", type=float, default=None)
     sweep.add_argument("--workers", type=_positive_int, default=2, help="parallel runs")
+    sweep.add_argument("--device", default=None, help=DEVICE_HELP)
     sweep.add_argument("--json", action="store_true", help="results as JSON, last line")
     sweep.set_defaults(func=cmd_sweep)
 

@@ -58,7 +58,8 @@ def palindrome_batch(
     check_int("batch_size", batch_size, 1, 1_000_000)
     check_choice("encoding", encoding, ENCODINGS)
     half = (seq_length + 1) // 2
-    left = torch.randint(0, N_CLASSES, (batch_size, half), generator=generator)  # (B, ceil(T/2))
+    device = generator.device if generator is not None else torch.device("cpu")  # drawn there
+    left = torch.randint(0, N_CLASSES, (batch_size, half), generator=generator, device=device)
     mirror = left.flip(1) if seq_length % 2 == 0 else left[:, :-1].flip(1)
     digits = torch.cat([left, mirror], dim=1)  # (B, T)
     x, y = digits[:, :-1], digits[:, -1]
@@ -86,6 +87,13 @@ class ImageSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def to(self, device: torch.device | str) -> ImageSet:
+        """The set preloaded on ``device`` (itself if already there): a GPU run indexes its
+        batches on the GPU, with no copy per step."""
+        if self.images.device == torch.device(device):
+            return self
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         """Yield shuffled ``(images, labels)`` batches covering the set once (last one may be short)."""
         order = torch.randperm(len(self), generator=generator)
@@ -111,7 +119,10 @@ class BatchStream:
         epoch, pos = divmod(index, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.data), generator=g)
+            order = torch.randperm(
+                len(self.data), generator=g
+            )  # on the CPU: the same on any device
+            self._epoch, self._order = epoch, order.to(self.data.images.device)
         idx = self._order[pos * self.batch_size : (pos + 1) * self.batch_size]
         return self.data.images[idx], self.data.labels[idx]
 

@@ -214,6 +214,7 @@ def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
     at.multiselect(key="runs_selected").set_value(finished_runs).run()
     assert at.selectbox(key="runs_metric").value == "loss"
     assert len(figure(at, "runs_overlay").data) == 2
+    assert sum(c.value.count(" trained on cpu (") for c in at.caption) == 2  # where each ran
     diff = at.dataframe[1].value
     assert "family" in set(diff["field"]) and "model.arch" in set(diff["field"])
     assert at.get("download_button")

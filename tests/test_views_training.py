@@ -30,6 +30,7 @@ from gendl.views.training import (
     format_duration,
     numeric_keys,
     progress,
+    run_device,
     series,
 )
 
@@ -242,3 +243,14 @@ def test_sweep_curves_color_by_model_and_dash_by_length():
     assert [list(trace.y) for trace in fig.data] == [[0.5, 0.9], [0.5, 0.9], []]
     assert fig.data[0].line.color == fig.data[2].line.color != fig.data[1].line.color
     assert fig.data[0].line.dash == fig.data[1].line.dash != fig.data[2].line.dash
+
+
+def test_run_device_is_where_the_latest_worker_trained():
+    rows = [
+        {"step": 1, "device": "cuda:0 (NVIDIA H200)"},
+        {"step": 2},
+        {"step": 3, "device": "cpu"},
+    ]
+    assert run_device(rows) == "cpu"  # resumed on a CPU-only machine
+    assert run_device(rows[:2]) == "cuda:0 (NVIDIA H200)"
+    assert run_device([{"step": 1, "loss": 0.5}]) is None

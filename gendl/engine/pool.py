@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import gendl
+from gendl.device import run_bound
 from gendl.engine.store import ACTIVE_STATES, Run, RunStore, pid_alive, process_started
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class WorkerPool:
         checkpoint_every: float,
         poll_interval: float = 0.2,
     ) -> None:
-        self.store, self.max_workers, self.threads = store, max_workers, threads
+        self.store, self.threads = store, threads
+        self.max_workers = run_bound(max_workers)  # with GPUs: gendl.device.gpu_runs() per GPU
         self.flush_every, self.checkpoint_every = flush_every, checkpoint_every
         self.poll_interval = poll_interval
         self.holder = (os.getpid(), process_started(os.getpid()))  # (engine_pid, engine_started)

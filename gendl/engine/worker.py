@@ -22,6 +22,7 @@ import torch
 
 from gendl.checkpoints import save_checkpoint
 from gendl.config import config_to_dict
+from gendl.device import device_name
 from gendl.engine.records import MODEL_NAME
 from gendl.engine.store import RunStore, process_started
 from gendl.train import make_trainer
@@ -96,6 +97,7 @@ class RunLoop:
         self.paused_since: float | None = None
         self.queued_parts: list[str] = []  # single steps asked for while paused
         self.last_flush = self.last_checkpoint = time.monotonic()
+        self.device = device_name(trainer.device)  # recorded in this process's first row
 
     # ------------------------------------------------------------ the loop
 
@@ -143,6 +145,8 @@ class RunLoop:
     def _step(self, part: str) -> None:
         self._settle_pause()
         row, images = split_metrics(train_step(self.trainer, self.clock, part))
+        if self.device is not None:  # where the run trains (a resumed run may move)
+            row["device"], self.device = self.device, None
         step = row["step"]
         for key, grid in images.items():
             name = f"step_{step:06d}.png" if key == "sample_grid" else f"{key}_{step:06d}.png"

@@ -195,14 +195,16 @@ class GAN(nn.Module):
         return self.config.latent_dim
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Noise (n, latent_dim) from the configured distribution, drawn on the CPU with
-        ``generator`` (a seed gives the same noise on any device), then moved to the model's."""
+        """Noise (n, latent_dim) from the configured distribution, drawn with ``generator`` on its
+        device (the CPU without one: a CPU seed gives the same noise on any model's device), then
+        moved to the model's."""
         check_int("n", n, 1, 10_000_000)
         shape = (n, self.config.latent_dim)
+        device = generator.device if generator is not None else torch.device("cpu")
         if self.config.noise == "uniform":
-            z = torch.rand(shape, generator=generator) * 2 - 1  # seed 003 sample_noise
+            z = torch.rand(shape, generator=generator, device=device) * 2 - 1  # seed 003
         else:
-            z = torch.randn(shape, generator=generator)
+            z = torch.randn(shape, generator=generator, device=device)
         return z.to(next(self.parameters()).device)
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:

@@ -51,11 +51,13 @@ class GaussianMixturePrior(nn.Module):
         return self.weights.shape[0]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` latents (n, dim): a component by weight, then that Gaussian. Draws on the CPU."""
+        """``n`` latents (n, dim): a component by weight, then that Gaussian. Draws on the
+        generator's device (the CPU without one), so a seed gives the same latents on any model's."""
         check_int("n", n, 1, 10_000_000)
-        weights, means, tril = self.weights.cpu(), self.means.cpu(), self.scale_tril.cpu()
+        device = generator.device if generator is not None else torch.device("cpu")
+        weights, means, tril = (t.to(device) for t in (self.weights, self.means, self.scale_tril))
         component = torch.multinomial(weights, n, replacement=True, generator=generator)  # (n,)
-        eps = torch.randn(n, means.shape[1], 1, generator=generator)  # (n, dim, 1)
+        eps = torch.randn(n, means.shape[1], 1, generator=generator, device=device)  # (n, dim, 1)
         z = means[component] + (tril[component] @ eps).squeeze(-1)  # (n, dim)
         return z.to(self.means.device)
 

@@ -72,9 +72,12 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I): a sample that gradients flow through.
 
-        ``eps`` is drawn on the CPU with ``generator``, so a seeded run repeats on any device.
+        ``eps`` is drawn with ``generator`` on its device (the CPU without one: a seeded CPU
+        generator repeats a run on any device), then moved to ``mu``'s.
         """
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        device = generator.device if generator is not None else torch.device("cpu")
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=device)
+        eps = eps.to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -94,7 +97,8 @@ class VAE(nn.Module):
         check_int("n", n, 1, 10_000_000)
         if self.prior is not None:
             return self.prior.sample(n, generator)
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        device = generator.device if generator is not None else torch.device("cpu")
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         return z.to(next(self.parameters()).device)
 
     @torch.no_grad()

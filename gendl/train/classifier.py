@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import DATASETS, BatchStream, ImageSet, load_images
+from gendl.device import check_device
 from gendl.metrics import classifier_probs
 from gendl.models.classifier import ClassifierConfig, MNISTClassifier
 from gendl.train.common import (
@@ -22,6 +23,7 @@ from gendl.train.common import (
     check_budget,
     grad_norm,
     run_trainer,
+    scalars,
 )
 from gendl.train.memory import check_memory, classifier_bytes
 
@@ -36,6 +38,7 @@ class ClassifierTrainConfig:
     eval_every: int = 500
     seed: int = 0
     data: str = "mnist"  # or "fake" for smoke runs
+    device: str = "auto"  # auto (a GPU if there is one), cpu, cuda or cuda:N
 
     def __post_init__(self) -> None:
         check_config("model", self.model, ClassifierConfig)
@@ -45,6 +48,7 @@ class ClassifierTrainConfig:
         check_budget(self.max_steps, self.max_seconds)
         check_int("eval_every", self.eval_every, 1, 10_000_000)
         check_int("seed", self.seed, 0, 2**31 - 1)
+        check_device(self.device)
         check_memory(self, classifier_bytes(self), ("model.arch", "batch_size"))
 
 
@@ -69,7 +73,7 @@ class ClassifierTrainer(Trainer):
         if train is None:
             train, test = load_images(config.data, True), load_images(config.data, False)
         torch.manual_seed(config.seed)
-        self.model = MNISTClassifier(config.model)
+        self.model = MNISTClassifier(config.model).to(self.device)
         self.optimizer = adam(self.model.parameters(), config.lr)
         # one-cycle needs a known length; with only a time budget the rate stays at peak / 10
         self.schedule = None
@@ -79,8 +83,8 @@ class ClassifierTrainer(Trainer):
             )
         else:
             self.optimizer.param_groups[0]["lr"] = config.lr / 10
-        self.batches = BatchStream(train, config.batch_size, config.seed)
-        self.test = test
+        self.batches = BatchStream(train.to(self.device), config.batch_size, config.seed)
+        self.test = None if test is None else test.to(self.device)
 
     def step(self, part: str = "all") -> Metrics:
         self.check_part(part)
@@ -95,11 +99,13 @@ class ClassifierTrainer(Trainer):
         if self.schedule is not None and self.schedule.last_epoch + 1 < self.schedule.total_steps:
             self.schedule.step()
         self.step_count += 1
-        return {
-            "loss": loss.item(),
-            "train_acc": (logits.argmax(1) == labels).float().mean().item(),
-            "grad_norm": norm,
-        }
+        return scalars(
+            {
+                "loss": loss,
+                "train_acc": (logits.argmax(1) == labels).float().mean(),
+                "grad_norm": norm,
+            }
+        )
 
     def evaluate(self) -> Metrics:
         return {} if self.test is None else {"test_acc": accuracy(self.model, self.test)}

@@ -16,6 +16,7 @@ from torch import nn
 
 from gendl.config import check_choice, check_float, check_int
 from gendl.data import DATASETS
+from gendl.device import check_device, prepare_device, resolve_device, to_cpu
 from gendl.errors import ConfigError, GendlError
 
 Metrics = dict[str, Any]
@@ -47,7 +48,7 @@ PRECISIONS = ("fp32", "bf16")
 
 def check_generator_run(config: Any) -> None:
     """The fields every generator trainer (GAN, VAE) shares: training precision, budget,
-    evaluation cadence and sample count, seed, data set."""
+    evaluation cadence and sample count, seed, data set, device."""
     check_choice("precision", config.precision, PRECISIONS)
     check_budget(config.max_steps, config.max_seconds)
     check_int("eval_every", config.eval_every, 1, 10_000_000)
@@ -58,18 +59,21 @@ def check_generator_run(config: Any) -> None:
         )
     check_int("seed", config.seed, 0, 2**31 - 1)
     check_choice("data", config.data, DATASETS)
+    check_device(config.device)
 
 
-def seeded_generator(seed: int) -> torch.Generator:
-    """A CPU generator for data order or noise; separate streams keep runs reproducible."""
-    return torch.Generator().manual_seed(int(seed))
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator for data order or noise; separate streams keep runs reproducible. On a GPU the
+    training noise is drawn there (no copy per step), so it differs from the CPU's stream."""
+    return torch.Generator(device=device).manual_seed(int(seed))
 
 
 class Trainer:
     """One training run's state. Subclasses set ``model`` and implement ``step``.
 
     ``config`` must have ``max_steps``, ``max_seconds`` and ``eval_every``. ``step_count`` counts
-    finished optimisation steps; ``state_dict`` holds everything needed to resume bit-for-bit.
+    finished optimisation steps; ``state_dict`` holds everything needed to resume bit-for-bit (as
+    CPU tensors). ``device`` is where it trains: the config's ``device`` (gendl.device), resolved.
     """
 
     family: str = ""
@@ -79,6 +83,8 @@ class Trainer:
 
     def __init__(self, config: Any) -> None:
         self.config = config
+        self.device = resolve_device(getattr(config, "device", "cpu"))
+        prepare_device(self.device)
         self.step_count = 0
         self.finished = False  # set by a trainer that reached its goal early (a solved task)
         self.model: nn.Module
@@ -101,27 +107,43 @@ class Trainer:
             "finished": self.finished,
             "torch_rng": torch.get_rng_state(),
         }
+        if self.device.type == "cuda":  # dropout on the GPU draws from its own global stream
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         for name in self.stateful:
             obj = getattr(self, name)
             if isinstance(obj, torch.Generator):
                 state[name] = obj.get_state()
             elif obj is not None:
                 state[name] = obj.state_dict()
-        return state
+        return to_cpu(state)  # a checkpoint written on a GPU resumes on a CPU and back
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step_count, self.finished = state["step"], state["finished"]
         torch.set_rng_state(state["torch_rng"])  # dropout and anything else drawing globally
-        for name in self.stateful:
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        for index, name in enumerate(self.stateful):
             obj = getattr(self, name)
             if isinstance(obj, torch.Generator):
-                obj.set_state(state[name])
+                _set_generator_state(obj, state[name], self.config.seed, self.step_count, index)
             elif obj is not None:
-                obj.load_state_dict(state[name])
+                obj.load_state_dict(state[name])  # tensors go to the parameters' device
 
     def check_part(self, part: str) -> None:
         if part not in self.parts:
             raise ConfigError(f"step part must be one of {', '.join(self.parts)}; got {part!r}")
+
+
+def _set_generator_state(
+    generator: torch.Generator, state: torch.Tensor, seed: int, step: int, index: int
+) -> None:
+    """Restore a generator; a state saved on another kind of device (a CPU Mersenne twister is
+    5,056 bytes, a CUDA Philox state 16) cannot be, so the stream restarts from (seed, step):
+    a run moved between a GPU and a CPU resumes, though not bit for bit."""
+    if state.numel() == generator.get_state().numel():
+        generator.set_state(state)
+    else:
+        generator.manual_seed(int(seed) * 1_000_003 + step * 16 + index)
 
 
 def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
@@ -130,10 +152,24 @@ def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
 
 
-def grad_norm(parameters) -> float:
-    """Global L2 norm of the gradients (what clip_grad_norm_ would see)."""
+def grad_norm(parameters) -> torch.Tensor | float:
+    """Global L2 norm of the gradients (what clip_grad_norm_ would see), a 0-dim tensor on the
+    parameters' device (read out with the step's other metrics, see ``scalars``)."""
     norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
-    return torch.stack(norms).norm().item() if norms else 0.0
+    return torch.stack(norms).norm() if norms else 0.0
+
+
+def scalars(metrics: Metrics) -> Metrics:
+    """``metrics`` with every 0-dim tensor read out as a float, all in one device-to-host copy.
+
+    A trainer's ``step`` computes its losses and norms as tensors, so that a GPU step queues its
+    kernels without waiting, and ends with this: the one point per step where the host waits for
+    the device (for the metrics the step reports). On a CPU it equals ``.item()`` on each."""
+    keys = [k for k, v in metrics.items() if isinstance(v, torch.Tensor) and v.dim() == 0]
+    if not keys:
+        return metrics
+    values = torch.stack([metrics[k].detach().float() for k in keys]).tolist()
+    return {**metrics, **dict(zip(keys, values, strict=True))}
 
 
 def check_finite(metrics: Metrics, step: int) -> None:
@@ -165,9 +201,10 @@ def train_step(trainer: Trainer, clock: Clock, part: str = "all") -> Metrics:
     A config with ``precision = "bf16"`` trains under bfloat16 autocast: matrix products and
     convolutions in bfloat16, weights, optimizer and losses in float32 (measured on a CPU with
     avx512_bf16: a DCGAN step 1.5x, a VAE step 1.3x faster; slower on CPUs without it).
-    Evaluation and scoring stay in float32."""
+    Evaluation and scoring stay in float32. On a GPU the same autocast runs on CUDA (bfloat16 tensor
+    cores); float32 products there use TF32 (``gendl.device.prepare_device``)."""
     bf16 = getattr(trainer.config, "precision", "fp32") == "bf16"
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=bf16):
         metrics = trainer.step(part)
     step = trainer.step_count
     check_finite(metrics, step)

@@ -24,6 +24,7 @@ from gendl.train.common import (
     check_generator_run,
     grad_norm,
     run_trainer,
+    scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, gan_bytes
@@ -49,6 +50,7 @@ class GANTrainConfig:
     n_score_samples: int = 2000
     seed: int = 0
     data: str = "mnist"
+    device: str = "auto"  # auto (a GPU if there is one), cpu, cuda or cuda:N
 
     def __post_init__(self) -> None:
         check_config("model", self.model, GANConfig)
@@ -75,14 +77,15 @@ class GANTrainer(Trainer):
     def __init__(self, config: GANTrainConfig) -> None:
         super().__init__(config)
         torch.manual_seed(config.seed)
-        self.model = GAN(config.model)
+        self.model = GAN(config.model).to(self.device)
         betas = (config.beta1, 0.999)
         self.opt_d = adam(self.model.discriminator.parameters(), config.lr_d, betas)
         self.opt_g = adam(self.model.generator.parameters(), config.lr_g, betas)
-        self.batches = BatchStream(load_images(config.data), config.batch_size, config.seed)
+        images = load_images(config.data).to(self.device)
+        self.batches = BatchStream(images, config.batch_size, config.seed)
         self.real_batches_used = 0
-        self.noise_rng = seeded_generator(config.seed + 1)
-        self.eval_rng = seeded_generator(config.seed + 2)
+        self.noise_rng = seeded_generator(config.seed + 1, self.device)
+        self.eval_rng = seeded_generator(config.seed + 2, self.device)
         self.fixed_noise = self.model.sample_latent(64, generator=seeded_generator(config.seed + 2))
         self.ema = None
         if config.ema_decay > 0:
@@ -107,9 +110,9 @@ class GANTrainer(Trainer):
         norm = grad_norm(d.parameters())
         self.opt_d.step()
         return {
-            "d_loss": loss.item(),
-            "d_real_score": real_scores.float().mean().item(),
-            "d_fake_score": fake_scores.float().mean().item(),
+            "d_loss": loss,
+            "d_real_score": real_scores.float().mean(),
+            "d_fake_score": fake_scores.float().mean(),
             "d_grad_norm": norm,
         }
 
@@ -120,7 +123,7 @@ class GANTrainer(Trainer):
         loss.backward()
         norm = grad_norm(self.model.generator.parameters())
         self.opt_g.step()
-        return {"g_loss": loss.item(), "g_grad_norm": norm}
+        return {"g_loss": loss, "g_grad_norm": norm}
 
     def step(self, part: str = "all") -> Metrics:
         self.check_part(part)
@@ -133,7 +136,7 @@ class GANTrainer(Trainer):
             metrics.update(self._step_g())
             self._update_ema()
         self.step_count += 1
-        return metrics
+        return scalars(metrics)
 
     @torch.no_grad()
     def _update_ema(self) -> None:

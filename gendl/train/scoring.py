@@ -16,12 +16,13 @@ from gendl.train.common import Metrics
 SCORER_PATH = CHECKPOINT_DIR / "classifier.pt"
 
 
-@lru_cache(maxsize=1)
-def shipped_classifier() -> nn.Module | None:
-    """The classifier every score is computed with, or None before one has been trained."""
+@lru_cache(maxsize=4)
+def shipped_classifier(device: torch.device | str = "cpu") -> nn.Module | None:
+    """The classifier every score is computed with, on ``device`` (the generator's, so samples
+    never leave it), or None before one has been trained."""
     if not SCORER_PATH.is_file():
         return None
-    return load_model(SCORER_PATH, kind="classifier")
+    return load_model(SCORER_PATH, kind="classifier").to(device)
 
 
 def evaluate_generator(
@@ -32,7 +33,7 @@ def evaluate_generator(
     model.eval()
     with torch.no_grad():
         metrics: Metrics = {"sample_grid": model.decode(fixed_noise).clamp(0, 1)}
-    classifier = shipped_classifier()
+    classifier = shipped_classifier(fixed_noise.device)
     if classifier is not None and n_samples > 0:
         scores = score_generator(model, classifier, n_samples, generator=generator)
         metrics.update(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from gendl.config import check_choice, check_config, check_float, check_int
 from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
+from gendl.device import check_device
 from gendl.models.sequence import SequenceClassifier, SequenceConfig
 from gendl.train.common import (
     Metrics,
@@ -25,6 +26,7 @@ from gendl.train.common import (
     adam,
     check_budget,
     run_trainer,
+    scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, sequence_bytes
@@ -46,6 +48,7 @@ class SequenceTrainConfig:
     eval_batch: int = 1000
     solved_acc: float | None = 0.995  # stop early once a fresh test batch is this accurate
     seed: int = 0
+    device: str = "auto"  # auto (a GPU if there is one), cpu, cuda or cuda:N
 
     def __post_init__(self) -> None:
         check_config("model", self.model, SequenceConfig)
@@ -60,6 +63,7 @@ class SequenceTrainConfig:
         if self.solved_acc is not None:
             check_float("solved_acc", self.solved_acc, 0.0, 1.0, low_inclusive=False)
         check_int("seed", self.seed, 0, 2**31 - 1)
+        check_device(self.device)
         fields = ("model.hidden_dim", "batch_size", "seq_length", "eval_batch")
         check_memory(self, sequence_bytes(self), fields)
 
@@ -90,13 +94,13 @@ class SequenceTrainer(Trainer):
     def __init__(self, config: SequenceTrainConfig) -> None:
         super().__init__(config)
         torch.manual_seed(config.seed)
-        self.model = SequenceClassifier(config.model)
+        self.model = SequenceClassifier(config.model).to(self.device)
         if config.optimizer == "adam":
             self.optimizer = adam(self.model.parameters(), config.lr)
         else:
             self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=config.lr)
-        self.data_rng = seeded_generator(config.seed + 1)
-        self.test_rng = seeded_generator(config.seed + 2)
+        self.data_rng = seeded_generator(config.seed + 1, self.device)  # batches drawn there
+        self.test_rng = seeded_generator(config.seed + 2, self.device)
 
     def _batch(self, size: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
@@ -113,8 +117,8 @@ class SequenceTrainer(Trainer):
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.step_count += 1
-        accuracy = (logits.argmax(1) == y).float().mean().item()
-        return {"loss": loss.item(), "train_acc": accuracy, "grad_norm": norm.item()}
+        accuracy = (logits.argmax(1) == y).float().mean()
+        return scalars({"loss": loss, "train_acc": accuracy, "grad_norm": norm})
 
     def evaluate(self) -> Metrics:
         x, y = self._batch(self.config.eval_batch, self.test_rng)
@@ -126,7 +130,7 @@ class SequenceTrainer(Trainer):
         solved = self.config.solved_acc
         if solved is not None and accuracy >= solved:
             self.finished = True
-        return {"test_acc": accuracy, "input_grad_norms": [float(v) for v in norms]}
+        return {"test_acc": accuracy, "input_grad_norms": norms.tolist()}
 
 
 def train_sequence(

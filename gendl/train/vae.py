@@ -22,6 +22,7 @@ from gendl.train.common import (
     check_generator_run,
     grad_norm,
     run_trainer,
+    scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, vae_bytes
@@ -49,6 +50,7 @@ class VAETrainConfig:
     n_score_samples: int = 2000
     seed: int = 0
     data: str = "mnist"
+    device: str = "auto"  # auto (a GPU if there is one), cpu, cuda or cuda:N
 
     def __post_init__(self) -> None:
         check_config("model", self.model, VAEConfig)
@@ -89,18 +91,18 @@ class VAETrainer(Trainer):
     def __init__(self, config: VAETrainConfig) -> None:
         super().__init__(config)
         torch.manual_seed(config.seed)
-        self.model = VAE(config.model)
+        self.model = VAE(config.model).to(self.device)
         self.optimizer = adam(self.model.parameters(), config.lr)
         self.scheduler = None
         if config.lr_schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizer, T_max=config.max_steps
             )
-        self.images = load_images(config.data)
+        self.images = load_images(config.data).to(self.device)
         self.batches = BatchStream(self.images, config.batch_size, config.seed)
         self.prior_fitted_at = -1  # step at which the mixture prior was last fitted
-        self.noise_rng = seeded_generator(config.seed + 1)
-        self.eval_rng = seeded_generator(config.seed + 2)
+        self.noise_rng = seeded_generator(config.seed + 1, self.device)
+        self.eval_rng = seeded_generator(config.seed + 2, self.device)
         self.fixed_noise = self.model.sample_latent(64, generator=seeded_generator(config.seed + 2))
 
     def step(self, part: str = "all") -> Metrics:
@@ -121,12 +123,14 @@ class VAETrainer(Trainer):
         if self.scheduler is not None:
             self.scheduler.step()
         self.step_count += 1
-        return {
-            "loss": losses["loss"].item(),
-            "recon_loss": losses["recon"].item(),
-            "kl_loss": losses["kl"].item(),
-            "grad_norm": norm,
-        }
+        return scalars(
+            {
+                "loss": losses["loss"],
+                "recon_loss": losses["recon"],
+                "kl_loss": losses["kl"],
+                "grad_norm": norm,
+            }
+        )
 
     def fit_prior(self) -> None:
         """Fit the mixture prior (if the model has one) to the encoder means of a fixed, seeded
@@ -136,7 +140,7 @@ class VAETrainer(Trainer):
             return
         rng = seeded_generator(self.config.seed + 3)
         n = min(self.config.prior_fit_points, len(self.images.images))
-        pick = torch.randperm(len(self.images.images), generator=rng)[:n]
+        pick = torch.randperm(len(self.images.images), generator=rng)[:n].to(self.device)
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():

@@ -121,6 +121,12 @@ def series(
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def run_device(rows: Iterable[dict[str, Any]]) -> str | None:
+    """Where a run trained: the device its latest worker recorded (a resumed run may move)."""
+    devices = [row["device"] for row in rows if isinstance(row.get("device"), str)]
+    return devices[-1] if devices else None
+
+
 def numeric_keys(rows: Iterable[dict[str, Any]]) -> list[str]:
     """Metric names with number values (not ``step`` or ``elapsed_s``), in first-seen order."""
     keys: dict[str, None] = {}
