@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -294,8 +295,15 @@ class DaskPool(WorkerPool):
     def __init__(self, store: RunStore, max_workers: int, *args: Any, address: str, **kw) -> None:
         self.address = address
         self.client = connect(address)
-        self.client.run(_preload, wait=False)  # the first run on each worker starts sooner
+        # the first run on each worker starts sooner; a worker that fails to preload still trains
+        threading.Thread(target=self._preload, name="gendl-preload", daemon=True).start()
         super().__init__(store, max_workers, *args, **kw)
+
+    def _preload(self) -> None:
+        try:
+            self.client.run(_preload)
+        except Exception:
+            log.warning("could not preload the training stack on the workers", exc_info=True)
 
     def _launch(self, run: Run) -> DaskJob:  # type: ignore[override]
         try:
