@@ -62,14 +62,29 @@ def kind_of(model: nn.Module) -> str:
     raise TypeError(f"no checkpoint kind for {type(model).__name__}")
 
 
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+def state_sha256(state: Any) -> str:
+    """SHA-256 of a state: every tensor's name, dtype, shape and bytes in name order; nested dicts,
+    lists and plain values (a trainer's optimizer state, step counters) are hashed the same way."""
     digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    _hash_into(digest, state)
     return digest.hexdigest()
+
+
+def _hash_into(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            digest.update(f"{key}|".encode())
+            _hash_into(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"[{len(value)}|".encode())
+        for item in value:
+            _hash_into(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r}|".encode())
 
 
 def verify_sha256(path: Path, state: Any, expected: Any) -> None:

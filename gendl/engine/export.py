@@ -13,9 +13,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from gendl.engine.records import CHECKPOINT_NAME, MODEL_NAME, PREVIOUS_NAME
 from gendl.engine.store import RunStore
 
-FILES = ("model.pt", "checkpoint.pt", "error.log", "worker.log")
+FILES = (MODEL_NAME, CHECKPOINT_NAME, PREVIOUS_NAME, "error.log", "worker.log")
 
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:

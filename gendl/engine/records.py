@@ -17,6 +17,8 @@ COMMANDS = ("pause", "resume", "step", "stop")
 # the keys of gendl.train.FAMILIES, here without torch for pages that only list runs
 FAMILY_NAMES = ("sequence", "gan", "vae", "classifier")
 MODEL_NAME = "model.pt"  # a run's trained model in gendl.checkpoints format, for the dashboard
+CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
+PREVIOUS_NAME = "checkpoint.prev.pt"  # the checkpoint before, used when the newest is damaged
 
 # one script per schema version; a database at version k gets scripts k, k+1, ... applied
 MIGRATIONS = (
