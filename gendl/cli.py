@@ -166,15 +166,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gendl.engine.sweep import run_sweep, sweep_cells
+    from gendl.engine.sweep import Sweep, run_sweep
 
     overrides = parse_overrides(args.set)
     if args.max_seconds_per_run is not None:
         overrides["max_seconds"] = args.max_seconds_per_run
-    cells = sweep_cells(args.models, args.lengths, args.seeds, args.preset, overrides)
-    with tqdm(total=len(cells), desc="sweep", unit="run", file=sys.stderr) as bar:
+    sweep = Sweep.grid(args.models, args.lengths, args.seeds, args.preset, overrides)
+    with tqdm(total=len(sweep.cells), desc="sweep", unit="run", file=sys.stderr) as bar:
         result = run_sweep(
-            cells, workers=args.workers, root=args.runs_dir, on_done=lambda c, r: bar.update()
+            sweep, workers=args.workers, root=args.runs_dir, on_done=lambda c, r: bar.update()
         )
     print(f"{'model':6} {'length':>6}  {'test acc (mean ± std)':>21}  {'seeds':>5}  {'steps':>7}")
     for row in result["results"]:
@@ -184,7 +184,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{row['model']:6} {row['length']:6d}  {acc:>21}  {row['n_seeds']:5d}  "
             f"{row['steps_mean']:7.0f}"
         )
-    print(f"{len(cells)} runs in {result['wall_s']:.1f} s")
+    print(f"{len(sweep.cells)} runs in {result['wall_s']:.1f} s")
     if args.json:
         print(json.dumps(result))
     return 0

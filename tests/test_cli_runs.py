@@ -206,3 +206,26 @@ def test_help_for_the_new_commands():
             [sys.executable, "-m", "gendl", *args, "--help"], capture_output=True, text=True
         )
         assert run.returncode == 0 and "usage:" in run.stdout
+
+
+def test_one_sweep_object_launches_longest_first_and_summarizes_its_runs(tmp_path):
+    from gendl.engine.runs import RunEngine
+    from gendl.engine.sweep import Sweep, summary
+
+    grid = Sweep.grid(["rnn", "lstm"], [3, 4], 1, overrides={**TINY, "max_steps": 2})
+    with RunEngine(tmp_path, max_workers=1) as engine:
+        sweep = grid.launch(engine, owner="alice")
+        sweep.stop(engine, owner="alice")  # queued runs stop at once, a started one after a step
+        ended = [engine.wait(run_id, 60) for run_id in sweep.run_ids]
+        points = sweep.points(engine)
+    order = [cell.name for _, cell in sorted(zip(sweep.run_ids, sweep.cells, strict=True))]
+    assert order == ["lstm L=4 seed 0", "rnn L=4 seed 0", "lstm L=3 seed 0", "rnn L=3 seed 0"]
+    assert {(run.owner, run.state) for run in ended} == {("alice", "stopped")}
+    assert [p["run_id"] for p in points] == list(sweep.run_ids)
+    rows = summary(points)
+    assert [(r["model"], r["length"], r["states"]) for r in rows] == [
+        ("rnn", 3, ["stopped"]),
+        ("rnn", 4, ["stopped"]),
+        ("lstm", 3, ["stopped"]),
+        ("lstm", 4, ["stopped"]),
+    ]
