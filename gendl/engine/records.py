@@ -104,6 +104,12 @@ class Run:
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    def controllable_by(self, owner: str | None) -> bool:
+        """Whether ``owner`` may pause, stop, share or delete this run: its own session, anyone
+        once it is shared or when it has no owner (the CLI's), and ``None`` (the local user) always.
+        The one permission rule: the engine enforces it, pages and tables show it."""
+        return owner is None or self.owner in (None, owner) or self.shared
+
 
 @dataclass(frozen=True)
 class Command:

@@ -37,8 +37,8 @@ class RunError(GendlError):
 class RunEngine:
     """Starts, controls and watches runs stored under ``root`` (default ``$GENDL_RUNS_DIR``/runs).
 
-    ``owner`` identifies a session: a run with an owner can only be controlled with that owner (or
-    by anyone once shared); ``owner=None`` in a call means the local user (CLI) and may control all.
+    ``owner`` identifies a session; who may control a run is :meth:`Run.controllable_by`
+    (``owner=None`` in a call means the local user, the CLI, who may control all).
 
     Workers use one torch thread each by default. Measured on 2 shared cores (classifier, MNIST):
     1 thread 32 steps/s; 2 threads 47 on an idle machine but 2.2 as soon as another process is busy
@@ -159,7 +159,7 @@ class RunEngine:
 
     def _controlled(self, run_id: int, owner: str | None) -> Run:
         run = self.store.get_run(run_id)
-        if owner is not None and run.owner not in (None, owner) and not run.shared:
+        if not run.controllable_by(owner):
             raise RunError(f"run {run_id} belongs to another session and is not shared")
         return run
 
@@ -188,10 +188,7 @@ class RunEngine:
 
     def list(self, owner: str | None = None) -> list[Run]:
         """Runs newest first: all of them, or those ``owner`` may control."""
-        runs = self.store.list_runs()
-        if owner is None:
-            return runs
-        return [run for run in runs if run.owner in (None, owner) or run.shared]
+        return [run for run in self.store.list_runs() if run.controllable_by(owner)]
 
     def metrics_since(self, run_id: int, step: int = 0) -> list[dict[str, Any]]:
         """Metric rows after ``step`` in step order (cheap: an index range scan)."""

@@ -199,7 +199,7 @@ def run_row(run: Run, owner: str | None) -> dict[str, Any]:
         "step": run.step,
         "created": dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M:%S"),
         "owner": "this session" if mine else ("shared" if run.shared else "other session"),
-        "control": mine or run.shared,
+        "control": run.controllable_by(owner),
         "reason": run.reason or "",
     }
 
