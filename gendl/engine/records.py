@@ -111,6 +111,36 @@ class Run:
         return owner is None or self.owner in (None, owner) or self.shared
 
 
+def model_name(family: str, config: Any) -> str:
+    """The model's name as the catalogue writes it (GAN, LSGAN, DCGAN, VAE, RNN, LSTM, or the
+    classifier's arch), from a run's training config or a checkpoint's model config; missing keys
+    mean the defaults."""
+    config = config if isinstance(config, Mapping) else {}
+    model = config["model"] if isinstance(config.get("model"), Mapping) else config
+    if family == "vae":
+        return "VAE"
+    if family == "gan":
+        if model.get("arch") in ("infogan", "dcgan"):
+            return "DCGAN"
+        return "LSGAN" if config.get("loss") == "ls" else "GAN"
+    if family == "sequence":
+        return str(model.get("model", "lstm")).upper()
+    return f"{model.get('arch', 'cnn')} classifier"
+
+
+def variant(family: str, config: Any) -> str:
+    """What a run trains, for tables and labels: the model's name and the setting that tells runs
+    of it apart, ``LSTM L=20``, ``VAE z=20``, ``LSGAN``, ``mlp classifier``."""
+    name = model_name(family, config)
+    config = config if isinstance(config, Mapping) else {}
+    model = config["model"] if isinstance(config.get("model"), Mapping) else config
+    if family == "sequence" and "seq_length" in config:
+        return f"{name} L={config['seq_length']}"
+    if family == "vae" and "latent_dim" in model:
+        return f"{name} z={model['latent_dim']}"
+    return name
+
+
 @dataclass(frozen=True)
 class Command:
     id: int
