@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gendl.errors import GendlError
+from gendl.outputs import output_path
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
@@ -95,8 +96,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def _copy_model(model_path: Path, out: str, name: str, half: bool = False) -> Path:
-    target = Path(out) if out.endswith(".pt") else Path(out) / f"{name}.pt"
+def _copy_model(model_path: Path, target: Path, half: bool = False) -> Path:
     if half:  # fp16 storage, half the size; the model still loads and runs as float32
         from gendl.checkpoints import load_checkpoint, save_checkpoint
 
@@ -104,8 +104,11 @@ def _copy_model(model_path: Path, out: str, name: str, half: bool = False) -> Pa
         return save_checkpoint(target, checkpoint.build(), checkpoint.meta, half=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(model_path, tmp)
-    os.replace(tmp, target)  # never a half-copied checkpoint under the real name
+    try:
+        shutil.copyfile(model_path, tmp)
+        os.replace(tmp, target)  # never a half-copied checkpoint under the real name
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -120,6 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gendl.train import preset_config
 
     family, config = preset_config(args.model, _train_overrides(args))
+    # checked before training; an existing FILE.pt is replaced (retraining a shipped checkpoint)
+    target = output_path(args.out, ".pt", f"{args.model}.pt", replace=True) if args.out else None
     store = RunStore(args.runs_dir)
     run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
     torch.set_num_threads(args.threads)
@@ -145,8 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
     model_path = store.run_dir(run_id) / MODEL_NAME
-    if args.out and model_path.is_file():
-        summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model, args.half))
+    if target is not None and model_path.is_file():
+        summary["checkpoint"] = str(_copy_model(model_path, target, args.half))
     if state == "failed":
         print(f"error: run {run_id} failed: {reason}", file=sys.stderr)
     elif not args.json:
@@ -287,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     export = actions.add_parser("export", parents=[store], help="one run as a zip file")
     export.add_argument("id", type=int)
-    export.add_argument("--out", required=True, help="FILE.zip")
+    export.add_argument(
+        "--out", required=True, help="a new FILE.zip, or a DIR/ to write run<ID>.zip in"
+    )
     runs.set_defaults(func=cmd_runs)
     return parser
 

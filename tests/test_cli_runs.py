@@ -229,3 +229,38 @@ def test_one_sweep_object_launches_longest_first_and_summarizes_its_runs(tmp_pat
         ("lstm", 3, ["stopped"]),
         ("lstm", 4, ["stopped"]),
     ]
+
+
+def test_export_into_a_directory_and_never_over_an_existing_file(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    run_id = RunStore(runs).create_run("classifier", {"seed": 1}, state="finished")
+    out = tmp_path / "exports"
+    out.mkdir()
+    export = ["runs", "export", str(run_id), "--runs-dir", str(runs), "--out"]
+    assert main([*export, str(out)]) == 0
+    with zipfile.ZipFile(out / f"run{run_id}.zip") as archive:
+        assert json.loads(archive.read("config.json"))["config"] == {"seed": 1}
+    capsys.readouterr()
+    existing = tmp_path / "keep.zip"
+    existing.write_bytes(b"mine")
+    for target in (existing, out):  # out/run1.zip exists now too
+        assert main([*export, str(target)]) == 2
+        assert "the file exists" in capsys.readouterr().err
+    assert existing.read_bytes() == b"mine"
+    (tmp_path / "notes.txt").write_text("x")
+    assert main([*export, str(tmp_path / "notes.txt" / "a.zip")]) == 2
+    assert "notes.txt is a file" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_train_checks_out_before_training_and_writes_into_a_directory(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    (tmp_path / "notes.txt").write_text("x")
+    args = ["train", "classifier", "--set", "data=fake", "--max-steps", "1", "--no-progress"]
+    assert main([*args, "--runs-dir", str(runs), "--out", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: a file that is not .pt" in capsys.readouterr().err
+    assert RunStore(runs).list_runs() == []  # nothing was trained
+    (tmp_path / "dir.pt").mkdir()  # an existing directory is one, whatever its name
+    assert main([*args, "--runs-dir", str(runs), "--out", str(tmp_path / "dir.pt")]) == 0
+    assert load_model(tmp_path / "dir.pt" / "classifier.pt", kind="classifier")
+    assert not list(tmp_path.rglob("*.tmp"))
