@@ -13,6 +13,7 @@ from app_pages.common import (
     run_rows,
     session_owner,
 )
+from gendl.config import config_to_dict
 from gendl.engine.runs import TERMINAL_STATES
 from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
 from gendl.errors import ConfigError
@@ -118,7 +119,7 @@ except ConfigError as exc:
     st.error(f"Cannot sweep: {exc}", icon=":material/error:")
 cells = grid.cells if grid else ()
 if cells:
-    seconds = sum(estimate_seconds("sequence", cell.config) for cell in cells)
+    seconds = sum(estimate_seconds("sequence", config_to_dict(cell.config)) for cell in cells)
     workers = engine().pool.max_workers
     cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds / workers)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")

@@ -83,20 +83,25 @@ class RunEngine:
     def start(
         self,
         family_name: str,
-        config: dict[str, Any] | None = None,
+        config: Any = None,
         *,
         owner: str | None = None,
         name: str | None = None,
         shared: bool = False,
     ) -> int:
-        """Queue a run of ``family_name`` with ``config`` overrides; returns its id.
+        """Queue a run of ``family_name``; returns its id.
 
-        The config is validated first, so a bad field raises ConfigError and nothing is queued.
+        ``config`` is the family's config object, validated when it was built and trusted here, or
+        a dict of overrides, built (and so validated) now: a bad field raises ConfigError and
+        nothing is queued.
         """
-        from gendl.train import build_config  # torch: only for starting runs, not for reading
+        from gendl.train import build_config, family  # torch: only for starting runs
 
-        full = config_to_dict(build_config(family_name, config or {}))
-        run_id = self.store.create_run(family_name, full, name=name, owner=owner, shared=shared)
+        if not isinstance(config, family(family_name).config_cls):
+            config = build_config(family_name, config or {})
+        run_id = self.store.create_run(
+            family_name, config_to_dict(config), name=name, owner=owner, shared=shared
+        )
         self.pool.wake()
         return run_id
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gendl.config import check_choice, check_int, config_to_dict, deep_merge
+from gendl.config import check_choice, check_int, deep_merge
 from gendl.engine.runs import TERMINAL_STATES, RunEngine
 from gendl.engine.store import Run
 from gendl.errors import ConfigError
@@ -33,7 +33,7 @@ class Cell:
     model: str
     length: int
     seed: int
-    config: dict[str, Any]
+    config: Any  # the validated SequenceTrainConfig
 
     @property
     def name(self) -> str:
@@ -60,8 +60,7 @@ def sweep_cells(
             for seed in range(n_seeds):
                 cell = {"seq_length": length, "seed": seed, "model": {"model": model}}
                 values = deep_merge(deep_merge(recipe, cell), overrides or {})
-                config = config_to_dict(build_config("sequence", values))
-                cells.append(Cell(model, length, seed, config))
+                cells.append(Cell(model, length, seed, build_config("sequence", values)))
     return cells
 
 
