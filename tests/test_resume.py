@@ -22,14 +22,10 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def reference():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run_trainer(make_trainer("classifier", CLASSIFIER))
-    finally:
-        torch.set_num_threads(threads)
+@pytest.fixture
+def reference(_one_thread):
+    """The uninterrupted run's history (12 steps: cheap enough to compute per test)."""
+    return run_trainer(make_trainer("classifier", CLASSIFIER))
 
 
 def _run_until(store, run_id, step):
