@@ -11,8 +11,9 @@ from torch import nn
 from app_pages.common import refuse_unknown_link_value
 from gendl.engine.store import DEFAULT_ROOT, RunStore
 from gendl.errors import GendlError
+from gendl.shipped.catalogue import classifier_path
 from gendl.shipped.sources import GeneratorSource, list_generators, load_generator
-from gendl.train.scoring import SCORER_PATH, shipped_classifier
+from gendl.train.scoring import shipped_classifier
 from gendl.views.explore import SLIDER_POSITIONS, Frames
 
 NO_GENERATOR = (
@@ -48,7 +49,8 @@ def _classifier(stamp: int) -> nn.Module | None:
 
 
 def classifier_stamp() -> int:
-    return SCORER_PATH.stat().st_mtime_ns if SCORER_PATH.is_file() else 0
+    path = classifier_path()
+    return path.stat().st_mtime_ns if path.is_file() else 0
 
 
 def classifier() -> nn.Module | None:

@@ -14,17 +14,16 @@ from app_pages.common import (
     run_rows,
     session_owner,
 )
+from gendl.config import config_to_dict
 from gendl.engine.runs import TERMINAL_STATES
-from gendl.engine.sweep import SWEEP_MODELS, Cell, sweep_cells
+from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
 from gendl.errors import ConfigError
 from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
 from gendl.views.sweep import (
     accuracy_figure,
-    final_test_acc,
     grad_norm_heatmap,
     load_sweep_result,
-    summarize_points,
     sweep_curves_figure,
 )
 from gendl.views.training import estimate_seconds, format_duration
@@ -35,26 +34,6 @@ RECIPES = {
     "default": "one-hot input, Adam 3e-3, LSTM forget bias 3; stops once solved (seconds)",
     "seed000": "seed 000's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
 }
-
-
-def launch(cells: list[Cell]) -> list[dict]:
-    """Queue one sequence run per cell, RNN and LSTM of a length side by side so both curves fill
-    in together; returns what the page polls: run id, model, length, seed."""
-    owner = session_owner()
-    cells = sorted(cells, key=lambda cell: (cell.length, cell.seed, cell.model))
-    return [
-        {
-            "run_id": engine().start("sequence", cell.config, owner=owner, name=cell_name(cell)),
-            "model": cell.model,
-            "length": cell.length,
-            "seed": cell.seed,
-        }
-        for cell in cells
-    ]
-
-
-def cell_name(cell: Cell) -> str:
-    return f"{cell.model} L={cell.length} seed {cell.seed}"
 
 
 def shipped(recipe: str) -> None:
@@ -77,21 +56,19 @@ def shipped(recipe: str) -> None:
 
 
 @st.fragment(run_every=1.0)
-def live(sweep: list[dict]) -> None:
+def live(sweep: Sweep) -> None:
     """Accuracy against length, training curves and gradient heatmap of the launched sweep."""
-    points, curves, rows_of = [], [], {}
-    for cell in sweep:
-        with reported():
-            run = engine().status(cell["run_id"])
-            rows = run_rows(run.id, run.step)
-            points.append({**cell, "test_acc": final_test_acc(rows), "ended": run.state})
-            curves.append((run.name or str(run.id), cell["model"], cell["length"], rows))
-            rows_of[cell["model"], cell["length"], cell["seed"]] = rows
-    ended = sum(p["ended"] in TERMINAL_STATES for p in points)
-    st.progress(ended / len(sweep), text=f"{ended} of {len(sweep)} runs ended")
-    st.plotly_chart(
-        projected(accuracy_figure(summarize_points(points), points)), key="rnnlstm_accuracy"
-    )
+    points, rows_of = [], {}
+    with reported():
+        for cell, run in sweep.runs(engine()):
+            rows_of[cell.model, cell.length, cell.seed] = run_rows(run.id, run.step)
+        points = sweep.points(engine(), lambda run: run_rows(run.id, run.step))
+    if not points:
+        return
+    curves = [(c.name, c.model, c.length, rows_of[c.model, c.length, c.seed]) for c in sweep.cells]
+    ended = sum(p["state"] in TERMINAL_STATES for p in points)
+    st.progress(ended / len(points), text=f"{ended} of {len(points)} runs ended")
+    st.plotly_chart(projected(accuracy_figure(summary(points), points)), key="rnnlstm_accuracy")
 
     st.subheader("Training curves")
     metric = st.segmented_control(
@@ -104,7 +81,7 @@ def live(sweep: list[dict]) -> None:
     st.plotly_chart(projected(sweep_curves_figure(curves, metric)), key="rnnlstm_curves")
 
     st.subheader("Where the gradient vanishes")
-    lengths = sorted({c["length"] for c in sweep})
+    lengths = sorted({c.length for c in sweep.cells})
     length = st.selectbox("sequence length", lengths, len(lengths) - 1, key="rnnlstm_heat_length")
     st.plotly_chart(
         projected(grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS})),
@@ -136,26 +113,25 @@ recipe = cols[2].selectbox(
 )
 
 cols[2].caption(RECIPES.get(recipe, ""))
-cells = []
+grid = None
 try:
-    cells = sweep_cells(list(SWEEP_MODELS), sorted(lengths), n_seeds, recipe)
+    grid = Sweep.grid(SWEEP_MODELS, sorted(lengths), n_seeds, recipe)
 except ConfigError as exc:
     st.error(f"Cannot sweep: {exc}", icon=":material/error:")
+cells = grid.cells if grid else ()
 if cells:
-    seconds = sum(estimate_seconds("sequence", cell.config) for cell in cells)
+    seconds = sum(estimate_seconds("sequence", config_to_dict(cell.config)) for cell in cells)
     workers = engine().pool.max_workers
     cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds / workers)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 
 cols = st.columns([1, 1, 2])  # a sixth of 1024 px cuts "Launch sweep" off
 if cols[0].button("Launch sweep", type="primary", disabled=not cells, key="rnnlstm_launch"):
-    st.session_state["rnnlstm_sweep"] = launch(cells)
+    st.session_state["rnnlstm_sweep"] = grid.launch(engine(), owner=session_owner())
 sweep = st.session_state.get("rnnlstm_sweep")
 if cols[1].button("Stop sweep", disabled=not sweep, key="rnnlstm_stop"):
     with reported():
-        for cell in sweep:
-            if engine().status(cell["run_id"]).active:
-                engine().stop(cell["run_id"], owner=session_owner())
+        sweep.stop(engine(), owner=session_owner())
 
 
 if sweep:

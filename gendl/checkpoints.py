@@ -1,12 +1,17 @@
 """Checkpoints that carry what rebuilds them: ``{kind, config, state_dict, meta}``.
 
 Files are read with ``torch.load(weights_only=True)``, so loading never runs code from the file. Every way
-a file can be wrong (missing, empty, truncated, not a checkpoint, another kind, another shape, an old
-format) raises :class:`CheckpointError` naming the file and the problem.
+a file can be wrong (missing, empty, truncated, flipped bytes, not a checkpoint, another kind, another
+shape, an old format) raises :class:`CheckpointError` naming the file and the problem.
+
+Every file carries the SHA-256 of its tensors (``"sha256"``): torch's zip format checks no sums, so a
+damaged weight would otherwise load silently. Files written before the sum existed still load;
+``seal_checkpoint`` adds it to one without touching the weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +37,12 @@ class Checkpoint:
 
     def build(self) -> nn.Module:
         """The model with these weights, in eval mode, as float32."""
+        for name, tensor in self.state_dict.items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise CheckpointError(
+                    f"{self.path}: weight {name} holds NaN or infinite values "
+                    "(the training diverged); retrain it or pick an earlier checkpoint"
+                )
         model = MODEL_KINDS[self.kind][1](self.config)
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()}
         try:
@@ -51,6 +62,44 @@ def kind_of(model: nn.Module) -> str:
     raise TypeError(f"no checkpoint kind for {type(model).__name__}")
 
 
+def state_sha256(state: Any) -> str:
+    """SHA-256 of a state: every tensor's name, dtype, shape and bytes in name order; nested dicts,
+    lists and plain values (a trainer's optimizer state, step counters) are hashed the same way."""
+    digest = hashlib.sha256()
+    _hash_into(digest, state)
+    return digest.hexdigest()
+
+
+def _hash_into(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            digest.update(f"{key}|".encode())
+            _hash_into(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"[{len(value)}|".encode())
+        for item in value:
+            _hash_into(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r}|".encode())
+
+
+def verify_sha256(path: Path, state: Any, expected: Any) -> None:
+    """Raise CheckpointError unless ``state`` hashes to ``expected`` (a file without one passes)."""
+    if expected is None:
+        return
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: state is not a mapping of tensors")
+    if state_sha256(state) != expected:
+        raise CheckpointError(
+            f"{path}: checksum mismatch, the weights are damaged (the file changed after it was "
+            "written); restore or retrain it"
+        )
+
+
 def save_checkpoint(
     path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None, *, half: bool = False
 ) -> Path:
@@ -66,12 +115,32 @@ def save_checkpoint(
         "kind": kind_of(model),
         "config": asdict(model.config),
         "state_dict": state,
+        "sha256": state_sha256(state),
         "meta": dict(meta or {}),
     }
+    return atomic_save(payload, path)
+
+
+def atomic_save(payload: dict[str, Any], path: Path) -> Path:
+    """``torch.save`` to a temporary name, then rename: a crash never leaves a partial ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # a crash mid-write never replaces a good file with a partial one
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def seal_checkpoint(path: str | Path) -> bool:
+    """Add the checksum to a file written before it existed; returns whether the file changed."""
+    path = Path(path)
+    load_checkpoint(path)  # refuses a damaged file, and one whose stored sum does not match
+    payload = _read(path)
+    if payload.get("sha256") is not None:
+        return False
+    atomic_save({**payload, "sha256": state_sha256(payload["state_dict"])}, path)
+    return True
 
 
 def _read(path: Path) -> Any:
@@ -126,6 +195,7 @@ def load_checkpoint(path: str | Path, kind: str | tuple[str, ...] | None = None)
     state = payload["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: state_dict is not a mapping of tensors")
+    verify_sha256(path, state, payload.get("sha256"))
     try:
         config = config_from_dict(MODEL_KINDS[found][0], payload["config"])
     except ConfigError as exc:

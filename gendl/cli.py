@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gendl.errors import GendlError
+from gendl.outputs import output_path
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 DEVICE_HELP = "auto (default: a GPU if torch sees one, else the CPU), cpu, cuda or cuda:N"
@@ -96,8 +97,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def _copy_model(model_path: Path, out: str, name: str, half: bool = False) -> Path:
-    target = Path(out) if out.endswith(".pt") else Path(out) / f"{name}.pt"
+def _copy_model(model_path: Path, target: Path, half: bool = False) -> Path:
     if half:  # fp16 storage, half the size; the model still loads and runs as float32
         from gendl.checkpoints import load_checkpoint, save_checkpoint
 
@@ -105,8 +105,11 @@ def _copy_model(model_path: Path, out: str, name: str, half: bool = False) -> Pa
         return save_checkpoint(target, checkpoint.build(), checkpoint.meta, half=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(model_path, tmp)
-    os.replace(tmp, target)  # never a half-copied checkpoint under the real name
+    try:
+        shutil.copyfile(model_path, tmp)
+        os.replace(tmp, target)  # never a half-copied checkpoint under the real name
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -123,6 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     family, config = preset_config(args.model, _train_overrides(args))
     cluster = os.environ.get(CLUSTER_ENV)
+    # checked before training; an existing FILE.pt is replaced (retraining a shipped checkpoint)
+    target = output_path(args.out, ".pt", f"{args.model}.pt", replace=True) if args.out else None
     store = RunStore(args.runs_dir)
     if not cluster:
         run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
@@ -154,8 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_path = store.run_dir(run_id) / MODEL_NAME
     summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
-    if args.out and model_path.is_file():
-        summary["checkpoint"] = str(_copy_model(model_path, args.out, args.model, args.half))
+    if target is not None and model_path.is_file():
+        summary["checkpoint"] = str(_copy_model(model_path, target, args.half))
     if state == "failed":
         print(f"error: run {run_id} failed: {reason}", file=sys.stderr)
     elif not args.json:
@@ -195,17 +200,17 @@ def _train_on_cluster(args: argparse.Namespace, family: str, config: Any, on_ste
 def cmd_sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gendl.engine.sweep import run_sweep, sweep_cells
+    from gendl.engine.sweep import Sweep, run_sweep
 
     overrides = parse_overrides(args.set)
     if args.max_seconds_per_run is not None:
         overrides["max_seconds"] = args.max_seconds_per_run
     if args.device is not None:
         overrides["device"] = args.device
-    cells = sweep_cells(args.models, args.lengths, args.seeds, args.preset, overrides)
-    with tqdm(total=len(cells), desc="sweep", unit="run", file=sys.stderr) as bar:
+    sweep = Sweep.grid(args.models, args.lengths, args.seeds, args.preset, overrides)
+    with tqdm(total=len(sweep.cells), desc="sweep", unit="run", file=sys.stderr) as bar:
         result = run_sweep(
-            cells, workers=args.workers, root=args.runs_dir, on_done=lambda c, r: bar.update()
+            sweep, workers=args.workers, root=args.runs_dir, on_done=lambda c, r: bar.update()
         )
     print(f"{'model':6} {'length':>6}  {'test acc (mean ± std)':>21}  {'seeds':>5}  {'steps':>7}")
     for row in result["results"]:
@@ -215,7 +220,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{row['model']:6} {row['length']:6d}  {acc:>21}  {row['n_seeds']:5d}  "
             f"{row['steps_mean']:7.0f}"
         )
-    print(f"{len(cells)} runs in {result['wall_s']:.1f} s")
+    print(f"{len(sweep.cells)} runs in {result['wall_s']:.1f} s")
     if args.json:
         print(json.dumps(result))
     return 0
@@ -354,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     export = actions.add_parser("export", parents=[store], help="one run as a zip file")
     export.add_argument("id", type=int)
-    export.add_argument("--out", required=True, help="FILE.zip")
+    export.add_argument(
+        "--out", required=True, help="a new FILE.zip, or a DIR/ to write run<ID>.zip in"
+    )
     runs.set_defaults(func=cmd_runs)
 
     cluster = commands.add_parser("cluster", help="a Dask cluster on this machine, for a demo")

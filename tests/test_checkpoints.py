@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gendl.checkpoints import load_checkpoint, load_model, save_checkpoint
+from gendl.checkpoints import load_checkpoint, load_model, save_checkpoint, state_sha256
 from gendl.cli import main
 from gendl.errors import CheckpointError
 from gendl.models import GAN, VAE, ClassifierConfig, GANConfig, MNISTClassifier, VAEConfig
@@ -186,7 +186,7 @@ def _broken_files(root):
     state = dict(payload["state_dict"])
     first = next(iter(state))
     state[first] = torch.zeros(3, 3)
-    torch.save({**payload, "state_dict": state}, root / "tensor.pt")
+    torch.save({**payload, "state_dict": state, "sha256": state_sha256(state)}, root / "tensor.pt")
     torch.save(payload["state_dict"], root / "old.pt")
     torch.save(list(payload["state_dict"].values()), root / "list.pt")
     torch.save({**payload, "config": {**payload["config"], "latent_dim": -1}}, root / "cfg.pt")
@@ -241,3 +241,45 @@ def test_cli_process_prints_one_line_and_no_traceback(broken, case):
         timeout=120,
     )
     _assert_one_clear_line(root, path, expected, run.returncode, run.stdout, run.stderr)
+
+
+def test_checksum_refuses_flipped_weight_bytes(tmp_path):
+    """64 flipped bytes inside the weights: torch loads them; the stored SHA-256 does not match."""
+    model = VAE(VAEConfig(latent_dim=2))
+    path = save_checkpoint(tmp_path / "good.pt", model)
+    data = bytearray(path.read_bytes())
+    marker = data.find(b"data/0")  # the first tensor's record in the zip: its bytes follow
+    start = marker + 200
+    data[start : start + 64] = bytes(b ^ 0xFF for b in data[start : start + 64])
+    path.write_bytes(bytes(data))
+    payload = torch.load(path, weights_only=True)  # the damage is invisible to torch itself
+    original = model.state_dict()
+    assert not all(torch.equal(payload["state_dict"][k], original[k]) for k in original)
+    with pytest.raises(CheckpointError, match=r"good\.pt: checksum mismatch"):
+        load_checkpoint(path)
+
+
+def test_file_without_checksum_loads_and_can_be_sealed(tmp_path):
+    from gendl.checkpoints import seal_checkpoint
+
+    model = VAE(VAEConfig(latent_dim=2))
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    payload = torch.load(path, weights_only=True)
+    del payload["sha256"]  # as written before checksums existed
+    torch.save(payload, path)
+    assert _same_weights(model, load_model(path))
+    assert seal_checkpoint(path) and not seal_checkpoint(path)
+    sealed = torch.load(path, weights_only=True)
+    assert sealed["sha256"] == state_sha256(model.state_dict())
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_sample_with_nan_weights_is_a_clear_error(tmp_path, capsys):
+    model = VAE(VAEConfig(latent_dim=2))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    path = save_checkpoint(tmp_path / "nan.pt", model)
+    assert main(["sample", "--checkpoint", str(path), "--out", str(tmp_path / "s.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "nan.pt: weight" in err and "NaN" in err and "Traceback" not in err
+    assert not (tmp_path / "s.npy").exists()

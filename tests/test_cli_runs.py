@@ -206,3 +206,61 @@ def test_help_for_the_new_commands():
             [sys.executable, "-m", "gendl", *args, "--help"], capture_output=True, text=True
         )
         assert run.returncode == 0 and "usage:" in run.stdout
+
+
+def test_one_sweep_object_launches_longest_first_and_summarizes_its_runs(tmp_path):
+    from gendl.engine.runs import RunEngine
+    from gendl.engine.sweep import Sweep, summary
+
+    grid = Sweep.grid(["rnn", "lstm"], [3, 4], 1, overrides={**TINY, "max_steps": 2})
+    with RunEngine(tmp_path, max_workers=1) as engine:
+        sweep = grid.launch(engine, owner="alice")
+        sweep.stop(engine, owner="alice")  # queued runs stop at once, a started one after a step
+        ended = [engine.wait(run_id, 60) for run_id in sweep.run_ids]
+        points = sweep.points(engine)
+    order = [cell.name for _, cell in sorted(zip(sweep.run_ids, sweep.cells, strict=True))]
+    assert order == ["lstm L=4 seed 0", "rnn L=4 seed 0", "lstm L=3 seed 0", "rnn L=3 seed 0"]
+    assert {(run.owner, run.state) for run in ended} == {("alice", "stopped")}
+    assert [p["run_id"] for p in points] == list(sweep.run_ids)
+    rows = summary(points)
+    assert [(r["model"], r["length"], r["states"]) for r in rows] == [
+        ("rnn", 3, ["stopped"]),
+        ("rnn", 4, ["stopped"]),
+        ("lstm", 3, ["stopped"]),
+        ("lstm", 4, ["stopped"]),
+    ]
+
+
+def test_export_into_a_directory_and_never_over_an_existing_file(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    run_id = RunStore(runs).create_run("classifier", {"seed": 1}, state="finished")
+    out = tmp_path / "exports"
+    out.mkdir()
+    export = ["runs", "export", str(run_id), "--runs-dir", str(runs), "--out"]
+    assert main([*export, str(out)]) == 0
+    with zipfile.ZipFile(out / f"run{run_id}.zip") as archive:
+        assert json.loads(archive.read("config.json"))["config"] == {"seed": 1}
+    capsys.readouterr()
+    existing = tmp_path / "keep.zip"
+    existing.write_bytes(b"mine")
+    for target in (existing, out):  # out/run1.zip exists now too
+        assert main([*export, str(target)]) == 2
+        assert "the file exists" in capsys.readouterr().err
+    assert existing.read_bytes() == b"mine"
+    (tmp_path / "notes.txt").write_text("x")
+    assert main([*export, str(tmp_path / "notes.txt" / "a.zip")]) == 2
+    assert "notes.txt is a file" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_train_checks_out_before_training_and_writes_into_a_directory(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    (tmp_path / "notes.txt").write_text("x")
+    args = ["train", "classifier", "--set", "data=fake", "--max-steps", "1", "--no-progress"]
+    assert main([*args, "--runs-dir", str(runs), "--out", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: a file that is not .pt" in capsys.readouterr().err
+    assert RunStore(runs).list_runs() == []  # nothing was trained
+    (tmp_path / "dir.pt").mkdir()  # an existing directory is one, whatever its name
+    assert main([*args, "--runs-dir", str(runs), "--out", str(tmp_path / "dir.pt")]) == 0
+    assert load_model(tmp_path / "dir.pt" / "classifier.pt", kind="classifier")
+    assert not list(tmp_path.rglob("*.tmp"))

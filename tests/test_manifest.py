@@ -7,9 +7,11 @@ import torch
 
 from gendl.checkpoints import load_checkpoint, load_model, save_checkpoint
 from gendl.cli import main
+from gendl.errors import GendlError
 from gendl.metrics import classifier_probs, inception_score
 from gendl.models import VAE, MNISTClassifier, VAEConfig
-from gendl.shipped.manifest import checkpoint_entry, read_manifest, update_manifest
+from gendl.shipped.catalogue import read_manifest, shipped_checkpoints
+from gendl.shipped.manifest import checkpoint_entry, update_manifest
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +87,24 @@ def test_train_half_stores_fp16_weights_of_the_trained_model(tmp_path):
     trained = load_model(runs / "1" / "model.pt").state_dict()
     for name, value in half.build().state_dict().items():
         assert torch.equal(value, trained[name].half().to(value.dtype))
+
+
+@pytest.mark.parametrize("text", ["{ not json", '{"file": "a.pt"}'])
+def test_one_reader_names_a_damaged_manifest_and_the_dashboard_lists_none(tmp_path, text):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(GendlError, match=r"manifest\.json: "):
+        read_manifest(tmp_path)
+    assert shipped_checkpoints(tmp_path) == []  # the pages fall back to scanning the files
+
+
+def test_scoring_classifier_follows_the_checkpoint_directory(tmp_path, monkeypatch):
+    from gendl.train.scoring import shipped_classifier
+
+    monkeypatch.setenv("GENDL_CHECKPOINT_DIR", str(tmp_path))
+    assert shipped_classifier() is None  # no classifier.pt there, whatever checkpoints/ holds
+    model = MNISTClassifier()
+    save_checkpoint(tmp_path / "classifier.pt", model)
+    loaded = shipped_classifier()
+    assert all(
+        torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters(), strict=True)
+    )

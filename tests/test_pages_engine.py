@@ -275,7 +275,7 @@ def test_rnn_vs_lstm_launches_a_sweep_in_the_background(runs_dir):
     at.number_input(key="rnnlstm_seeds").set_value(1).run()
     at.button(key="rnnlstm_launch").click().run()
     sweep = at.session_state["rnnlstm_sweep"]
-    assert sorted(cell["model"] for cell in sweep) == ["lstm", "rnn"]
+    assert sorted(cell.model for cell in sweep.cells) == ["lstm", "rnn"]
 
     def evaluated(at: AppTest) -> bool:  # both models have test accuracy and gradient norms
         heatmap = figure(at, "rnnlstm_heatmap")
@@ -284,5 +284,5 @@ def test_rnn_vs_lstm_launches_a_sweep_in_the_background(runs_dir):
     rerun_until(at, evaluated, timeout=120)  # two workers start torch, then train to a check
     assert any(trace.mode == "markers" for trace in figure(at, "rnnlstm_accuracy").data)
     at.button(key="rnnlstm_stop").click().run()
-    for cell in sweep:
-        assert engine().wait(cell["run_id"], timeout=60).state in TERMINAL_STATES
+    for run_id in sweep.run_ids:
+        assert engine().wait(run_id, timeout=60).state in TERMINAL_STATES

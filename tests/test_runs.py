@@ -340,3 +340,20 @@ def test_twenty_kills_at_random_moments_never_lose_or_corrupt_history(tmp_path):
     reference = [train_step(trainer, clock) for _ in range(stopped.step)]
     torch.set_num_threads(threads)
     assert_same_history(rows, reference)  # 20 crashes later: the uninterrupted run, step for step
+
+
+def test_a_backend_passed_to_the_engine_runs_the_workers(tmp_path, reference):
+    from gendl.engine.backend import Backend
+    from gendl.engine.pool import WorkerPool
+
+    made = []
+
+    def local(store: RunStore) -> Backend:
+        made.append(WorkerPool(store, 1, 1, flush_every=0.2, checkpoint_every=0.5))
+        return made[-1]
+
+    with RunEngine(tmp_path, backend=local) as engine:
+        assert engine.pool is made[0] and engine.pool.max_workers == 1
+        run_id = engine.start("classifier", CLASSIFIER)
+        assert engine.wait(run_id, 120).state == "finished"
+        assert_same_history(engine.metrics_since(run_id, 0), reference)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gendl.checkpoints import save_checkpoint
+from gendl.engine.records import model_name, variant
 from gendl.engine.store import RunStore
 from gendl.errors import CheckpointError
 from gendl.models import GAN, VAE, GANConfig, MNISTClassifier, VAEConfig
@@ -13,7 +14,6 @@ from gendl.shipped.sources import (
     list_generators,
     load_generator,
     resolve_generator,
-    variant_name,
 )
 
 
@@ -144,11 +144,16 @@ def test_a_checkpoint_of_another_kind_is_refused(ckpt_dir):
         load_generator("classifier.pt")
 
 
-def test_variant_names():
-    assert variant_name("vae", None) == "VAE"
-    assert variant_name("gan", {}) == "GAN"
-    assert variant_name("gan", {"loss": "ls", "model": {"arch": "mlp"}}) == "LSGAN"
-    assert variant_name("gan", {"arch": "dcgan"}) == "DCGAN"
+def test_model_names_and_variants_from_training_or_model_configs():
+    assert model_name("vae", None) == "VAE"
+    assert model_name("gan", {}) == "GAN"
+    assert model_name("gan", {"loss": "ls", "model": {"arch": "mlp"}}) == "LSGAN"
+    assert model_name("gan", {"arch": "dcgan"}) == "DCGAN"  # a checkpoint's model config
+    training = {"seq_length": 20, "model": {"model": "rnn"}}
+    assert (model_name("sequence", training), variant("sequence", training)) == ("RNN", "RNN L=20")
+    assert variant("vae", {"model": {"latent_dim": 2}}) == "VAE z=2"
+    assert variant("gan", {"loss": "ls", "model": {"arch": "mlp"}}) == "LSGAN"
+    assert variant("classifier", {"model": {"arch": "mlp"}}) == "mlp classifier"
 
 
 def test_loaded_generator_decodes_to_unit_interval(ckpt_dir):

@@ -306,3 +306,32 @@ def test_sigkill_of_a_writer_at_random_moments_never_loses_committed_rows(tmp_pa
         seen = len(steps)
         reopened.close()
     assert seen > 0
+
+
+@pytest.mark.parametrize(
+    ("run_owner", "shared", "asker", "allowed"),
+    [
+        ("alice", False, "alice", True),  # her own run
+        ("alice", False, "bob", False),  # another session's
+        ("alice", True, "bob", True),  # shared with everyone
+        (None, False, "bob", True),  # started from the CLI: nobody's
+        ("alice", False, None, True),  # the local user (CLI) controls all
+    ],
+)
+def test_one_rule_says_who_may_control_a_run(tmp_path, run_owner, shared, asker, allowed):
+    from gendl.engine.runs import RunEngine, RunError
+    from gendl.views.training import run_row
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run("classifier", {}, owner=run_owner, shared=shared, state="stopped")
+    run = store.get_run(run_id)
+    assert run.controllable_by(asker) is allowed
+    if asker is not None:
+        assert run_row(run, asker)["control"] is allowed  # what the runs table shows
+    with RunEngine(tmp_path, max_workers=1) as engine:
+        assert [r.id for r in engine.list(asker)] == ([run_id] if allowed else [])
+        if allowed:
+            engine.delete(run_id, owner=asker)
+        else:
+            with pytest.raises(RunError, match="belongs to another session"):
+                engine.delete(run_id, owner=asker)

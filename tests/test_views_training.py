@@ -8,17 +8,16 @@ import pytest
 
 from gendl.config import config_to_dict
 from gendl.engine.records import Run
+from gendl.engine.sweep import final_test_acc, summary
 from gendl.errors import GendlError
 from gendl.train import preset_config
 from gendl.views.overview import shipped_rows
 from gendl.views.sweep import (
     CHANCE,
     accuracy_figure,
-    final_test_acc,
     grad_norm_grid,
     grad_norm_heatmap,
     load_sweep_result,
-    summarize_points,
     sweep_curves_figure,
 )
 from gendl.views.training import (
@@ -178,7 +177,7 @@ def test_summary_band_matches_numpy_mean_and_sample_std():
         for i, a in enumerate(values)
     ]
     points.append({"model": "rnn", "length": 10, "seed": 3, "test_acc": None})  # still running
-    results = {(r["model"], r["length"]): r for r in summarize_points(points)}
+    results = {(r["model"], r["length"]): r for r in summary(points)}
     for cell, values in accs.items():
         assert results[cell]["test_acc_mean"] == pytest.approx(np.mean(values))
         assert results[cell]["test_acc_std"] == pytest.approx(np.std(values, ddof=1))

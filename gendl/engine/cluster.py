@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gendl.engine.pool import WorkerPool
-from gendl.engine.records import Command, Run
+from gendl.engine.records import CHECKPOINT_NAME, PREVIOUS_NAME, Command, Run
 from gendl.engine.store import ACTIVE_STATES, RunStore
 from gendl.errors import GendlError
 
@@ -114,8 +114,8 @@ class RemoteStore:
         artifacts = [(step, kind, self._file(path)) for step, kind, path in files]
         self.send("metrics", rows=rows, artifacts=artifacts)
 
-    def truncate_after(self, run_id: int, step: int) -> None:
-        self.send("truncate", step=step)
+    def truncate_after(self, run_id: int, step: int, **options: Any) -> None:
+        self.send("truncate", step=step, options=options)
 
     def pending_commands(self, run_id: int) -> list[Command]:
         now = time.monotonic()
@@ -138,7 +138,7 @@ def remote_run(run: Run, token: str, threads: int, flush_every: float, checkpoin
     from distributed import get_worker, worker_client
 
     from gendl.data import ensure_mnist
-    from gendl.engine.worker import CHECKPOINT_NAME, WorkerOptions, execute_run
+    from gendl.engine.worker import WorkerOptions, execute_run
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
@@ -224,10 +224,13 @@ class DaskJob:
                 ]
                 self.store.append_metrics(self.run_id, event["rows"], files)
             elif kind == "truncate":
-                self.store.truncate_after(self.run_id, event["step"])
+                self.store.truncate_after(self.run_id, event["step"], **event["options"])
             elif kind == "update":
-                paths = [_write(directory, f) for f in event["files"]]
                 fields = dict(event["fields"])
+                newest = directory / CHECKPOINT_NAME
+                if fields.get("checkpoint") and newest.is_file():  # kept as the worker keeps it
+                    os.replace(newest, directory / PREVIOUS_NAME)
+                paths = [_write(directory, f) for f in event["files"]]
                 if fields.get("checkpoint"):
                     fields["checkpoint"] = str(paths[0])
                 self.store.update_run(self.run_id, **fields)

@@ -1,6 +1,6 @@
 """A run as one zip file: config JSON, metrics CSV, sample PNGs, weights and logs.
 
-python -m gendl runs export 3 --out run3.zip
+python -m gendl runs export 3 --out run3.zip      # or --out exports/: exports/run3.zip
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from gendl.engine.records import CHECKPOINT_NAME, MODEL_NAME, PREVIOUS_NAME
 from gendl.engine.store import RunStore
+from gendl.outputs import output_path
 
-FILES = ("model.pt", "checkpoint.pt", "error.log", "worker.log")
+FILES = (MODEL_NAME, CHECKPOINT_NAME, PREVIOUS_NAME, "error.log", "worker.log")
 
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
@@ -32,21 +34,27 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def export_run(store: RunStore, run_id: int, out: str | Path) -> Path:
-    """Write ``out`` (a .zip) holding ``config.json``, ``metrics.csv``, ``samples/*.png`` and the
-    run's weights (``model.pt``, ``checkpoint.pt``) and logs where they exist."""
+    """Write a zip holding ``config.json``, ``metrics.csv``, ``samples/*.png`` and the run's weights
+    (``model.pt``, checkpoints) and logs where they exist; returns its path.
+
+    ``out`` is a .zip file that does not exist yet, or a directory to write ``run<id>.zip`` in;
+    anything else is refused (GendlError) before the archive is started."""
     run = store.get_run(run_id)
-    out = Path(out)
+    out = output_path(out, ".zip", f"run{run_id}.zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     directory = store.run_dir(run_id)
     tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("config.json", json.dumps(dataclasses.asdict(run), indent=2))
-        archive.writestr("metrics.csv", metrics_csv(store.metrics_since(run_id, 0)))
-        for _, _, path in store.artifacts(run_id, "sample_grid"):
-            if Path(path).is_file():
-                archive.write(path, f"samples/{Path(path).name}")
-        for name in FILES:
-            if (directory / name).is_file():
-                archive.write(directory / name, name)
-    tmp.replace(out)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("config.json", json.dumps(dataclasses.asdict(run), indent=2))
+            archive.writestr("metrics.csv", metrics_csv(store.metrics_since(run_id, 0)))
+            for _, _, path in store.artifacts(run_id, "sample_grid"):
+                if Path(path).is_file():
+                    archive.write(path, f"samples/{Path(path).name}")
+            for name in FILES:
+                if (directory / name).is_file():
+                    archive.write(directory / name, name)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

@@ -17,6 +17,8 @@ COMMANDS = ("pause", "resume", "step", "stop")
 # the keys of gendl.train.FAMILIES, here without torch for pages that only list runs
 FAMILY_NAMES = ("sequence", "gan", "vae", "classifier")
 MODEL_NAME = "model.pt"  # a run's trained model in gendl.checkpoints format, for the dashboard
+CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
+PREVIOUS_NAME = "checkpoint.prev.pt"  # the checkpoint before, used when the newest is damaged
 
 # one script per schema version; a database at version k gets scripts k, k+1, ... applied
 MIGRATIONS = (
@@ -109,6 +111,42 @@ class Run:
     def where(self) -> str:
         """Where the run trains or trained: "this machine", or the Dask worker's address."""
         return self.location or "this machine"
+
+    def controllable_by(self, owner: str | None) -> bool:
+        """Whether ``owner`` may pause, stop, share or delete this run: its own session, anyone
+        once it is shared or when it has no owner (the CLI's), and ``None`` (the local user) always.
+        The one permission rule: the engine enforces it, pages and tables show it."""
+        return owner is None or self.owner in (None, owner) or self.shared
+
+
+def model_name(family: str, config: Any) -> str:
+    """The model's name as the catalogue writes it (GAN, LSGAN, DCGAN, VAE, RNN, LSTM, or the
+    classifier's arch), from a run's training config or a checkpoint's model config; missing keys
+    mean the defaults."""
+    config = config if isinstance(config, Mapping) else {}
+    model = config["model"] if isinstance(config.get("model"), Mapping) else config
+    if family == "vae":
+        return "VAE"
+    if family == "gan":
+        if model.get("arch") in ("infogan", "dcgan"):
+            return "DCGAN"
+        return "LSGAN" if config.get("loss") == "ls" else "GAN"
+    if family == "sequence":
+        return str(model.get("model", "lstm")).upper()
+    return f"{model.get('arch', 'cnn')} classifier"
+
+
+def variant(family: str, config: Any) -> str:
+    """What a run trains, for tables and labels: the model's name and the setting that tells runs
+    of it apart, ``LSTM L=20``, ``VAE z=20``, ``LSGAN``, ``mlp classifier``."""
+    name = model_name(family, config)
+    config = config if isinstance(config, Mapping) else {}
+    model = config["model"] if isinstance(config.get("model"), Mapping) else config
+    if family == "sequence" and "seq_length" in config:
+        return f"{name} L={config['seq_length']}"
+    if family == "vae" and "latent_dim" in model:
+        return f"{name} z={model['latent_dim']}"
+    return name
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gendl.config import check_int, config_to_dict
+from gendl.engine.backend import Backend
 from gendl.engine.cluster import CLUSTER_ENV, DaskPool
 from gendl.engine.pool import WorkerPool
 from gendl.engine.store import Run, RunStore
@@ -39,10 +41,11 @@ class RunError(GendlError):
 class RunEngine:
     """Starts, controls and watches runs stored under ``root`` (default ``$GENDL_RUNS_DIR``/runs).
 
-    ``owner`` identifies a session: a run with an owner can only be controlled with that owner (or
-    by anyone once shared); ``owner=None`` in a call means the local user (CLI) and may control all.
+    ``owner`` identifies a session; who may control a run is :meth:`Run.controllable_by`
+    (``owner=None`` in a call means the local user, the CLI, who may control all).
 
-    Workers use one torch thread each by default. Measured on 2 shared cores (classifier, MNIST):
+    ``backend(store)`` makes what runs the workers (:mod:`gendl.engine.backend`); by default a
+    pool of local processes. Workers use one torch thread each by default. Measured on 2 shared cores (classifier, MNIST):
     1 thread 32 steps/s; 2 threads 47 on an idle machine but 2.2 as soon as another process is busy
     (OpenMP threads spin at barriers; 25 with OMP_WAIT_POLICY=PASSIVE); two 1-thread runs together
     54, two 2-thread runs 2. Parallelism comes from running several runs, not threads within one.
@@ -58,37 +61,50 @@ class RunEngine:
         checkpoint_every: float = 30.0,
         poll_interval: float = 0.2,
         cluster: str | None = None,
+        backend: Callable[[RunStore], Backend] | None = None,
     ) -> None:
         check_int("max_workers", max_workers, 1, 256)
         check_int("threads_per_worker", threads_per_worker, 1, 256)
         self.store = RunStore(root)
         cluster = cluster or os.environ.get(CLUSTER_ENV) or None
         options = (threads_per_worker, flush_every, checkpoint_every, poll_interval)
-        if cluster is None:
-            self.pool = WorkerPool(self.store, max_workers, *options)
-        else:  # a run is a Dask task there; this process applies what its worker sends back
-            self.pool = DaskPool(self.store, max_workers, *options, address=cluster)
-        # either pool recovers runs whose process died, then starts queued runs in the background
+        if backend is None and cluster is None:  # local worker processes, the default
+
+            def backend(store: RunStore) -> Backend:
+                return WorkerPool(store, max_workers, *options)
+
+        elif backend is None:  # a run is a Dask task there; this process applies what it sends
+
+            def backend(store: RunStore) -> Backend:
+                return DaskPool(store, max_workers, *options, address=cluster)
+
+        # the backend recovers runs whose worker died, then starts queued runs in the background
+        self.pool: Backend = backend(self.store)
 
     # ------------------------------------------------------------ starting and controlling
 
     def start(
         self,
         family_name: str,
-        config: dict[str, Any] | None = None,
+        config: Any = None,
         *,
         owner: str | None = None,
         name: str | None = None,
         shared: bool = False,
     ) -> int:
-        """Queue a run of ``family_name`` with ``config`` overrides; returns its id.
+        """Queue a run of ``family_name``; returns its id.
 
-        The config is validated first, so a bad field raises ConfigError and nothing is queued.
+        ``config`` is the family's config object, validated when it was built and trusted here, or
+        a dict of overrides, built (and so validated) now: a bad field raises ConfigError and
+        nothing is queued.
         """
-        from gendl.train import build_config  # torch: only for starting runs, not for reading
+        from gendl.train import build_config, family  # torch: only for starting runs
 
-        full = config_to_dict(build_config(family_name, config or {}))
-        run_id = self.store.create_run(family_name, full, name=name, owner=owner, shared=shared)
+        if not isinstance(config, family(family_name).config_cls):
+            config = build_config(family_name, config or {})
+        run_id = self.store.create_run(
+            family_name, config_to_dict(config), name=name, owner=owner, shared=shared
+        )
         self.pool.wake()
         return run_id
 
@@ -161,7 +177,7 @@ class RunEngine:
 
     def _controlled(self, run_id: int, owner: str | None) -> Run:
         run = self.store.get_run(run_id)
-        if owner is not None and run.owner not in (None, owner) and not run.shared:
+        if not run.controllable_by(owner):
             raise RunError(f"run {run_id} belongs to another session and is not shared")
         return run
 
@@ -190,10 +206,7 @@ class RunEngine:
 
     def list(self, owner: str | None = None) -> list[Run]:
         """Runs newest first: all of them, or those ``owner`` may control."""
-        runs = self.store.list_runs()
-        if owner is None:
-            return runs
-        return [run for run in runs if run.owner in (None, owner) or run.shared]
+        return [run for run in self.store.list_runs() if run.controllable_by(owner)]
 
     def metrics_since(self, run_id: int, step: int = 0) -> list[dict[str, Any]]:
         """Metric rows after ``step`` in step order (cheap: an index range scan)."""

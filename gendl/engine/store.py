@@ -287,10 +287,13 @@ class RunStore:
             sql, params = sql + " LIMIT ?", (*params, limit)
         return [json.loads(row[0]) for row in self._read(sql, params)]
 
-    def truncate_after(self, run_id: int, step: int) -> None:
-        """Forget metrics and artifacts past ``step`` (a resumed run recomputes them)."""
+    def truncate_after(self, run_id: int, step: int, *, metrics: bool = True) -> None:
+        """Forget artifacts past ``step`` and, with ``metrics``, metric rows too; the run is at
+        ``step`` again. A resuming run keeps its rows (``metrics=False``): each is replaced when
+        its step is recomputed, and none is lost if the run is interrupted again first."""
         with self._write() as conn:
-            conn.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
+            if metrics:
+                conn.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
             conn.execute("DELETE FROM artifacts WHERE run_id = ? AND step > ?", (run_id, step))
             conn.execute("UPDATE runs SET step = ? WHERE id = ?", (step, run_id))
 

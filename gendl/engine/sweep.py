@@ -2,6 +2,9 @@
 
     python -m gendl sweep --models rnn lstm --lengths 5 10 15 20 --seeds 3 --workers 2 --json
 
+    sweep = Sweep.grid(["rnn", "lstm"], [5, 10], n_seeds=2).launch(engine, owner=session)
+    summary(sweep.points(engine))          # what the CLI prints and the RNN vs LSTM page plots
+
 Each run's config is the model's preset, then the sweep recipe (``SWEEP_PRESETS``), then the cell's
 ``seq_length`` and ``seed``, then any further overrides; all are validated before anything starts.
 """
@@ -10,14 +13,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gendl.config import check_choice, check_int, config_to_dict, deep_merge
+from gendl.config import check_choice, check_int, deep_merge
 from gendl.engine.runs import TERMINAL_STATES, RunEngine
-from gendl.engine.store import Run, RunStore
+from gendl.engine.store import Run
 from gendl.errors import ConfigError
 from gendl.train import PRESETS, build_config
 from gendl.train.sequence import SWEEP_PRESETS
@@ -30,12 +33,16 @@ class Cell:
     model: str
     length: int
     seed: int
-    config: dict[str, Any]
+    config: Any  # the validated SequenceTrainConfig
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} L={self.length} seed {self.seed}"
 
 
 def sweep_cells(
-    models: list[str],
-    lengths: list[int],
+    models: Sequence[str],
+    lengths: Sequence[int],
     n_seeds: int,
     preset: str = "default",
     overrides: dict[str, Any] | None = None,
@@ -53,43 +60,111 @@ def sweep_cells(
             for seed in range(n_seeds):
                 cell = {"seq_length": length, "seed": seed, "model": {"model": model}}
                 values = deep_merge(deep_merge(recipe, cell), overrides or {})
-                config = config_to_dict(build_config("sequence", values))
-                cells.append(Cell(model, length, seed, config))
+                cells.append(Cell(model, length, seed, build_config("sequence", values)))
     return cells
 
 
-def final_test_acc(store: RunStore, run: Run) -> float | None:
-    """The last test accuracy a run recorded (its final evaluation), if any."""
-    for row in reversed(store.metrics_since(run.id, 0)):
+def final_test_acc(rows: Sequence[dict[str, Any]]) -> float | None:
+    """The last test accuracy in a run's metric rows (its final evaluation), if any."""
+    for row in reversed(rows):
         if "test_acc" in row:
             return float(row["test_acc"])
     return None
 
 
-def summarize(store: RunStore, cells: list[Cell], runs: list[Run]) -> list[dict[str, Any]]:
-    """Mean and sample std of the final test accuracy per (model, length), over seeds."""
-    groups: dict[tuple[str, int], list[Run]] = {}
-    for cell, run in zip(cells, runs, strict=True):
-        groups.setdefault((cell.model, cell.length), []).append(run)
+def summary(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (model, length), in grid order: mean and sample standard deviation (n - 1) of
+    ``test_acc`` over the seeds that have one, and, where points carry them, mean steps and states.
+    This is the sweep JSON's result format."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for point in points:
+        groups.setdefault((point["model"], point["length"]), []).append(point)
     results = []
     for (model, length), group in groups.items():
-        accs = [a for a in (final_test_acc(store, run) for run in group) if a is not None]
-        results.append(
-            {
-                "model": model,
-                "length": length,
-                "test_acc_mean": statistics.fmean(accs) if accs else None,
-                "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "n_seeds": len(accs),
-                "steps_mean": statistics.fmean(run.step for run in group),
-                "states": sorted({run.state for run in group}),
-            }
-        )
+        accs = [float(p["test_acc"]) for p in group if p.get("test_acc") is not None]
+        result = {
+            "model": model,
+            "length": length,
+            "test_acc_mean": statistics.fmean(accs) if accs else None,
+            "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "n_seeds": len(accs),
+        }
+        if all("step" in p for p in group):
+            result["steps_mean"] = statistics.fmean(p["step"] for p in group)
+        if all("state" in p for p in group):
+            result["states"] = sorted({p["state"] for p in group})
+        results.append(result)
     return results
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """A grid of sequence runs, launched and read the same way by the CLI and the page.
+
+    ``run_ids[k]`` is the run of ``cells[k]`` once launched (empty before)."""
+
+    cells: tuple[Cell, ...]
+    run_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def grid(
+        cls,
+        models: Sequence[str],
+        lengths: Sequence[int],
+        n_seeds: int,
+        preset: str = "default",
+        overrides: dict[str, Any] | None = None,
+    ) -> Sweep:
+        return cls(tuple(sweep_cells(models, lengths, n_seeds, preset, overrides)))
+
+    def launch(self, engine: RunEngine, *, owner: str | None = None) -> Sweep:
+        """Queue every cell; returns the launched sweep. Longest sequences first, so the slowest
+        runs do not start last and leave a worker idle; RNN and LSTM of a length side by side, so
+        both curves fill in together."""
+        order = sorted(range(len(self.cells)), key=lambda k: self._launch_key(self.cells[k]))
+        ids = [0] * len(self.cells)
+        for k in order:
+            cell = self.cells[k]
+            ids[k] = engine.start("sequence", cell.config, owner=owner, name=cell.name)
+        return replace(self, run_ids=tuple(ids))
+
+    @staticmethod
+    def _launch_key(cell: Cell) -> tuple[int, int, str]:
+        return (-cell.length, cell.seed, cell.model)
+
+    def runs(self, engine: RunEngine) -> list[tuple[Cell, Run]]:
+        return [(c, engine.status(i)) for c, i in zip(self.cells, self.run_ids, strict=True)]
+
+    def points(
+        self,
+        engine: RunEngine,
+        rows_of: Callable[[Run], Sequence[dict[str, Any]]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One point per cell: model, length, seed, run id, state, step and final ``test_acc``;
+        ``rows_of(run)`` reads a run's metric rows (default: all of them from the store)."""
+        rows_of = rows_of or (lambda run: engine.metrics_since(run.id, 0))
+        return [
+            {
+                "model": cell.model,
+                "length": cell.length,
+                "seed": cell.seed,
+                "run_id": run.id,
+                "state": run.state,
+                "step": run.step,
+                "test_acc": final_test_acc(rows_of(run)),
+            }
+            for cell, run in self.runs(engine)
+        ]
+
+    def stop(self, engine: RunEngine, *, owner: str | None = None) -> None:
+        """Stop every run of the sweep that is still active."""
+        for _, run in self.runs(engine):
+            if run.active:
+                engine.stop(run.id, owner=owner)
+
+
 def run_sweep(
-    cells: list[Cell],
+    sweep: Sweep,
     *,
     workers: int = 2,
     root: str | Path | None = None,
@@ -101,21 +176,15 @@ def run_sweep(
     """
     start = time.perf_counter()
     with RunEngine(root, max_workers=workers) as engine:
-        # longest sequences first: the slowest runs do not start last and leave a worker idle
-        ids = [0] * len(cells)
-        for k in sorted(range(len(cells)), key=lambda k: -cells[k].length):
-            c = cells[k]
-            name = f"{c.model} L={c.length} seed={c.seed}"
-            ids[k] = engine.start("sequence", c.config, name=name)
-        pending, ended = dict(zip(ids, cells, strict=True)), {}
+        sweep = sweep.launch(engine)
+        pending = dict(zip(sweep.run_ids, sweep.cells, strict=True))
         while pending:
             time.sleep(0.2)
             for run_id, cell in list(pending.items()):
                 run = engine.status(run_id)
                 if run.state in TERMINAL_STATES:
-                    ended[run_id] = run
                     del pending[run_id]
                     if on_done is not None:
                         on_done(cell, run)
-        results = summarize(engine.store, cells, [ended[run_id] for run_id in ids])
+        results = summary(sweep.points(engine))
     return {"wall_s": round(time.perf_counter() - start, 2), "results": results}

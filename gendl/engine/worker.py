@@ -21,14 +21,12 @@ from typing import Any
 import torch
 
 from gendl.checkpoints import save_checkpoint
-from gendl.config import config_to_dict
 from gendl.device import device_name
 from gendl.engine.records import MODEL_NAME
+from gendl.engine.resume import resume_trainer, save_run_state
 from gendl.engine.store import RunStore, process_started
-from gendl.train import make_trainer
 from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
 
-CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
 IDLE_POLL_S = 0.05  # how often a paused run looks for commands
 
 
@@ -68,13 +66,6 @@ def save_grid(images: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def load_trainer_state(trainer: Trainer, path: Path) -> float:
-    """Restore a trainer from a worker checkpoint; returns the wall time it had used."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    trainer.load_state_dict(payload["trainer"])
-    return float(payload["elapsed_s"])
-
-
 class RunLoop:
     """Drives one trainer; the store's command queue is read once per step (an indexed lookup)."""
 
@@ -86,9 +77,11 @@ class RunLoop:
         options: WorkerOptions,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         interrupted: Callable[[], str | None] | None = None,
+        notice: str | None = None,
     ) -> None:
         self.store, self.run_id, self.trainer, self.options = store, run_id, trainer, options
         self.on_step, self.interrupted = on_step, interrupted or (lambda: None)
+        self.notice = notice  # shown as the run's reason while it runs (a damaged checkpoint)
         self.dir = store.run_dir(run_id)
         self.clock = Clock(trainer.config.max_steps, trainer.config.max_seconds)
         self.rows: list[dict[str, Any]] = []
@@ -118,7 +111,11 @@ class RunLoop:
     def _loop(self) -> tuple[str, str | None]:
         me = os.getpid()
         self.store.update_run(
-            self.run_id, state="running", reason=None, pid=me, pid_started=process_started(me)
+            self.run_id,
+            state="running",
+            reason=self.notice,
+            pid=me,
+            pid_started=process_started(me),
         )
         while True:
             result = self._obey_commands()
@@ -198,16 +195,7 @@ class RunLoop:
         """Flush, then save the trainer state atomically (rows never lag behind a checkpoint)."""
         self.flush()
         self._settle_pause()
-        path = self.dir / CHECKPOINT_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        payload = {
-            "family": self.trainer.family,
-            "config": config_to_dict(self.trainer.config),  # what rebuilds the trainer
-            "trainer": self.trainer.state_dict(),
-            "elapsed_s": self.clock.elapsed,
-        }
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        path = save_run_state(self.dir, self.trainer, self.clock.elapsed)
         step = self.trainer.step_count
         self.store.update_run(self.run_id, checkpoint=str(path), checkpoint_step=step)
         self.last_checkpoint = time.monotonic()
@@ -226,6 +214,8 @@ class RunLoop:
             else:
                 self.checkpoint()
             if state in ("finished", "stopped"):
+                # rows an earlier attempt wrote past this end are not part of the run
+                self.store.truncate_after(self.run_id, self.trainer.step_count)
                 self._save_model()
         except Exception as exc:  # disk full, store gone: still try to record why
             (self.dir / "error.log").write_text(traceback.format_exc())
@@ -248,7 +238,7 @@ def execute_run(
     on_step: Callable[[dict[str, Any]], None] | None = None,
     interrupted: Callable[[], str | None] | None = None,
 ) -> tuple[str, str | None]:
-    """Build the run's trainer (from its checkpoint if it has one) and train it to the end.
+    """Build the run's trainer (from its newest readable checkpoint, if any) and train it to the end.
 
     Returns the final ``(state, reason)``, which is also written to the store. A run whose trainer
     cannot even be built ends as failed with the reason.
@@ -257,17 +247,16 @@ def execute_run(
     directory = store.run_dir(run_id)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        trainer = make_trainer(run.family, run.config)
-        checkpoint = directory / CHECKPOINT_NAME
-        elapsed = load_trainer_state(trainer, checkpoint) if checkpoint.is_file() else 0.0
+        resumed = resume_trainer(directory, run.family, run.config)
     except Exception as exc:
         (directory / "error.log").write_text(traceback.format_exc())
         reason = f"{type(exc).__name__}: {exc}"
         store.update_run(run_id, state="failed", reason=reason)
         return "failed", reason
-    store.truncate_after(run_id, trainer.step_count)  # rows past the checkpoint are recomputed
-    loop = RunLoop(store, run_id, trainer, options, on_step, interrupted)
-    loop.clock.start -= elapsed
+    # artifacts past the resumed step are drawn again; metric rows stay until recomputed
+    store.truncate_after(run_id, resumed.trainer.step_count, metrics=False)
+    loop = RunLoop(store, run_id, resumed.trainer, options, on_step, interrupted, resumed.notice)
+    loop.clock.start -= resumed.elapsed_s
     return loop.run()
 
 

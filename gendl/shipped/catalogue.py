@@ -7,8 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gendl.errors import GendlError
+
 CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
+MANIFEST_NAME = "manifest.json"
+CLASSIFIER_NAME = "classifier.pt"  # the shipped classifier every inception score is judged by
 
 CATALOGUE: list[dict[str, str]] = [
     {"model": "Vanilla RNN", "seed": "000", "idea": "one tanh state; gradients vanish over time"},
@@ -26,13 +30,31 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get(CHECKPOINT_DIR_ENV) or CHECKPOINT_DIR)
 
 
-def shipped_checkpoints(directory: Path = CHECKPOINT_DIR) -> list[dict[str, Any]]:
-    """Entries of ``checkpoints/manifest.json`` (file, kind, scores), or none if it is absent."""
-    manifest = directory / "manifest.json"
-    if not manifest.is_file():
+def classifier_path() -> Path:
+    """The scoring classifier in the checkpoint directory (which follows the environment)."""
+    return checkpoint_dir() / CLASSIFIER_NAME
+
+
+def read_manifest(directory: Path | None = None) -> list[dict[str, Any]]:
+    """The entries (objects) of ``directory/manifest.json`` (default: the checkpoint directory), an
+    empty list if there is no such file; an unreadable file or one that is not a JSON list raises
+    GendlError naming it. Entries that are not objects are skipped."""
+    path = (directory or checkpoint_dir()) / MANIFEST_NAME
+    if not path.is_file():
         return []
     try:
-        entries = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GendlError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(entries, list):
+        raise GendlError(f"{path}: expected a JSON list of entries")
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def shipped_checkpoints(directory: Path | None = None) -> list[dict[str, Any]]:
+    """What the dashboard lists: the manifest's entries, or none when it is absent or damaged
+    (the checkpoint files themselves are still found by scanning the directory)."""
+    try:
+        return read_manifest(directory)
+    except GendlError:
         return []
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []

@@ -23,16 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from gendl.checkpoints import Checkpoint, load_checkpoint, load_model
+from gendl.checkpoints import Checkpoint, load_checkpoint, load_model, seal_checkpoint
 from gendl.config import config_to_dict
 from gendl.data import load_images
 from gendl.errors import GendlError
 from gendl.metrics import classifier_probs, inception_score, score_generator
-from gendl.shipped.catalogue import CHECKPOINT_DIR
+from gendl.shipped.catalogue import CHECKPOINT_DIR, CLASSIFIER_NAME, MANIFEST_NAME, read_manifest
 
-MANIFEST_NAME = "manifest.json"
 README_NAME = "README.md"
-CLASSIFIER_NAME = "classifier.pt"
 N_SCORE_SAMPLES = 10_000
 SCORE_SEED = 0  # noise seed of the scoring samples, so a rerun gives the same figure
 
@@ -68,7 +66,9 @@ def classifier_scores(classifier: nn.Module) -> dict[str, Any]:
 def checkpoint_entry(
     path: Path, name: str, command: str, n_samples: int = N_SCORE_SAMPLES
 ) -> dict[str, Any]:
-    """The manifest entry for one checkpoint, scored now with the classifier beside it."""
+    """The manifest entry for one checkpoint, scored now with the classifier beside it; a file
+    written before checkpoints carried their checksum gets one first."""
+    seal_checkpoint(path)
     checkpoint: Checkpoint = load_checkpoint(path)
     classifier = load_model(path.parent / CLASSIFIER_NAME, kind="classifier")
     if checkpoint.kind == "classifier":
@@ -89,17 +89,6 @@ def checkpoint_entry(
         "scores": scores,
         "classifier": CLASSIFIER_NAME,
     }
-
-
-def read_manifest(directory: Path = CHECKPOINT_DIR) -> list[dict[str, Any]]:
-    """The entries in ``directory/manifest.json`` (an empty list if there is no file yet)."""
-    path = directory / MANIFEST_NAME
-    if not path.is_file():
-        return []
-    entries = json.loads(path.read_text())
-    if not isinstance(entries, list):
-        raise GendlError(f"{path}: expected a JSON list of entries")
-    return entries
 
 
 def update_manifest(entry: dict[str, Any], directory: Path = CHECKPOINT_DIR) -> list[dict]:

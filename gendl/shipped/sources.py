@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from gendl.checkpoints import load_checkpoint, load_model
-from gendl.engine.records import MODEL_NAME
+from gendl.engine.records import MODEL_NAME, model_name
 from gendl.engine.store import RunStore
 from gendl.errors import CheckpointError, GendlError
 from gendl.models import GENERATIVE_KINDS
@@ -58,17 +58,6 @@ class GeneratorSource:
             return 0
 
 
-def variant_name(kind: str, config: Any) -> str:
-    """GAN, LSGAN, DCGAN or VAE from a model or training config (missing keys mean the default)."""
-    if kind == "vae":
-        return "VAE"
-    config = config if isinstance(config, dict) else {}
-    model = config["model"] if isinstance(config.get("model"), dict) else config
-    if model.get("arch") in ("infogan", "dcgan"):
-        return "DCGAN"
-    return "LSGAN" if config.get("loss") == "ls" else "GAN"
-
-
 def _scores(values: Any) -> dict[str, float]:
     values = values if isinstance(values, dict) else {}
     return {k: float(values[k]) for k in _SCORE_KEYS if isinstance(values.get(k), (int, float))}
@@ -102,7 +91,7 @@ def _shipped_source(path: Path, entry: dict[str, Any]) -> GeneratorSource | None
         if kind not in GENERATIVE_KINDS:
             return None  # a classifier or sequence model: nothing to decode
         config, scores = meta.get("config"), scores or _scores(meta)
-    variant = variant_name(kind, config)
+    variant = model_name(kind, config)
     title = entry.get("name") if isinstance(entry.get("name"), str) else variant
     return GeneratorSource(name, f"{title} · {name}", kind, variant, path, scores)
 
@@ -138,7 +127,7 @@ def run_generators(store: RunStore) -> list[GeneratorSource]:
         path = store.run_dir(run.id) / MODEL_NAME
         if not path.is_file() and not store.artifacts(run.id, "model"):
             continue  # never saved one: stopped before its first step, or while interrupted
-        variant = variant_name(run.family, run.config)
+        variant = model_name(run.family, run.config)
         last = store.metrics_since(run.id, run.step - 1)  # the final row carries the last scores
         name = f" {run.name}" if run.name else ""
         label = f"{variant} · run {run.id}{name} ({run.step} steps)"

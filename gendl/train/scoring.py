@@ -4,25 +4,33 @@ inception score and class histogram judged by the shipped MNIST classifier."""
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from gendl.checkpoints import load_model
 from gendl.metrics import score_generator
-from gendl.shipped.catalogue import CHECKPOINT_DIR
+from gendl.shipped.catalogue import classifier_path
 from gendl.train.common import Metrics
 
-SCORER_PATH = CHECKPOINT_DIR / "classifier.pt"
+
+def shipped_classifier(device: torch.device | str = "cpu") -> nn.Module | None:
+    """The classifier every score is computed with (``classifier.pt`` in the checkpoint directory,
+    which follows ``$GENDL_CHECKPOINT_DIR``), on ``device`` (the generator's, so samples never
+    leave it), or None before one has been trained."""
+    path = classifier_path()
+    if not path.is_file():
+        return None
+    stat = path.stat()
+    return _load_classifier(path, stat.st_mtime_ns, stat.st_size, str(device))
 
 
 @lru_cache(maxsize=4)
-def shipped_classifier(device: torch.device | str = "cpu") -> nn.Module | None:
-    """The classifier every score is computed with, on ``device`` (the generator's, so samples
-    never leave it), or None before one has been trained."""
-    if not SCORER_PATH.is_file():
-        return None
-    return load_model(SCORER_PATH, kind="classifier").to(device)
+def _load_classifier(path: Path, mtime_ns: int, size: int, device: str) -> nn.Module:
+    """One load per file version and device: a retrained classifier is picked up, an unchanged
+    one reused."""
+    return load_model(path, kind="classifier").to(device)
 
 
 def evaluate_generator(

@@ -3,15 +3,14 @@ seed), the training curves of every cell, and where along the input the gradient
 
 The shipped results are the sweep CLI's JSON (``python -m gendl sweep ... --json``):
 ``{"wall_s": ..., "results": [{"model", "length", "test_acc_mean", "test_acc_std", "n_seeds",
-"steps_mean"}, ...]}``.
+"steps_mean"}, ...]}``, written by ``gendl.engine.sweep.summary``, which also summarizes a live sweep.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,34 +37,6 @@ def load_sweep_result(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GendlError(f"{path.name} is not a sweep result: {exc}") from exc
     return data
-
-
-def final_test_acc(rows: Sequence[dict[str, Any]]) -> float | None:
-    """The last test accuracy in a run's rows (its final evaluation), if any."""
-    for row in reversed(rows):
-        if "test_acc" in row:
-            return float(row["test_acc"])
-    return None
-
-
-def summarize_points(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (model, length): mean and sample standard deviation (n - 1) of ``test_acc`` over the
-    seeds that have one, in the sweep JSON's result format."""
-    groups: dict[tuple[str, int], list[float]] = {}
-    for point in points:
-        group = groups.setdefault((point["model"], point["length"]), [])
-        if point.get("test_acc") is not None:
-            group.append(float(point["test_acc"]))
-    return [
-        {
-            "model": model,
-            "length": length,
-            "test_acc_mean": statistics.fmean(accs) if accs else None,
-            "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            "n_seeds": len(accs),
-        }
-        for (model, length), accs in sorted(groups.items())
-    ]
 
 
 def accuracy_figure(

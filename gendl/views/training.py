@@ -12,6 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from gendl.engine.records import Run
+from gendl.engine.records import variant as variant  # re-exported for the run tables' pages
 
 # Steps per second of one worker (1 torch thread) at each model's default config (batch 128;
 # sequences of length 20 with 128 hidden units), and seconds per periodic evaluation (GAN/VAE with
@@ -205,20 +206,9 @@ def run_row(run: Run, owner: str | None) -> dict[str, Any]:
         "step": run.step,
         "created": dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M:%S"),
         "owner": "this session" if mine else ("shared" if run.shared else "other session"),
-        "control": mine or run.shared,
+        "control": run.controllable_by(owner),
         "reason": run.reason or "",
     }
-
-
-def variant(family: str, config: dict[str, Any]) -> str:
-    """A short name for what a run trains: ``lstm L=20``, ``mlp bce``, ``vae z=20``."""
-    if family == "sequence":
-        return f"{config['model']['model']} L={config['seq_length']}"
-    if family == "gan":
-        return f"{config['model']['arch']} {config['loss']}"
-    if family == "vae":
-        return f"vae z={config['model']['latent_dim']}"
-    return config.get("model", {}).get("arch", family)
 
 
 def filter_runs(
