@@ -11,7 +11,7 @@ import torch
 from gendl.checkpoints import load_checkpoint, save_checkpoint
 from gendl.cli import main
 from gendl.device import DEVICE_PATTERN, check_device, device_name, resolve_device, run_bound
-from gendl.engine.worker import load_trainer_state
+from gendl.engine.resume import resume_trainer
 from gendl.errors import ConfigError
 from gendl.train import FAMILIES, build_config, make_trainer
 from gendl.train.common import run_trainer, scalars
@@ -144,10 +144,10 @@ def test_a_trainer_state_saved_on_a_gpu_resumes_on_the_cpu(family, tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"trainer": state, "elapsed_s": 1.5}, path)
     _as_if_saved_on_cuda(path)
-    resumed = make_trainer(family, {**SMALL[family], "max_steps": 4})
-    assert load_trainer_state(resumed, path) == 1.5
-    assert resumed.step_count == 2
-    history = run_trainer(resumed)
+    resumed = resume_trainer(tmp_path, family, {**SMALL[family], "max_steps": 4})
+    assert (resumed.source, resumed.elapsed_s) == ("checkpoint.pt", 1.5)
+    assert resumed.trainer.step_count == 2
+    history = run_trainer(resumed.trainer)
     assert [row["step"] for row in history] == [3, 4]
 
 
@@ -181,9 +181,8 @@ def test_every_family_trains_on_the_gpu_and_resumes_on_the_cpu(family, tmp_path)
     assert all(isinstance(row[k], float) for row in history for k in row if k.endswith("loss"))
     path = tmp_path / "checkpoint.pt"
     torch.save({"trainer": trainer.state_dict(), "elapsed_s": 0.0}, path)
-    resumed = make_trainer(family, {**SMALL[family], "max_steps": 6, "device": "cpu"})
-    load_trainer_state(resumed, path)
-    assert [row["step"] for row in run_trainer(resumed)] == [5, 6]
+    resumed = resume_trainer(tmp_path, family, {**SMALL[family], "max_steps": 6, "device": "cpu"})
+    assert [row["step"] for row in run_trainer(resumed.trainer)] == [5, 6]
 
 
 @needs_cuda
