@@ -64,6 +64,10 @@ def widget(where: Any, field: Field, default: Any, prefix: str) -> Any:
     shown = number(0 if default is None else default)
     step = number(field.step or 1)
     value = where.number_input(
-        field.label, value=shown, step=step, format="%.1e" if field.log else None, **common
+        field.label + (" (0: no limit)" if field.optional else ""),
+        value=shown,
+        step=step,
+        format="%.1e" if field.log else None,
+        **common,
     )
     return None if field.optional and value == 0 else value

@@ -189,9 +189,11 @@ class Field:
             return f"fixed at {self.choices[0] if self.kind == 'choice' else _number(self.low)}"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
-        low = _number(self.low) if self.low_inclusive else f"above {_number(self.low)}"
-        text = f"{low} to {_number(self.high)}"
-        return text + (" (0: no limit)" if self.optional else "")
+        if self.low_inclusive:
+            text = f"{_number(self.low)} to {_number(self.high)}"
+        else:
+            text = f"above {_number(self.low)} up to {_number(self.high)}"
+        return text + (", or no limit" if self.optional else "")
 
 
 def _number(value: Any) -> str:

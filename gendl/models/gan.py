@@ -175,7 +175,7 @@ ARCH = Field(
     "architecture",
     "choice",
     choices=GAN_ARCHS,
-    help="mlp: fully connected networks; infogan and dcgan: convolutional ones (slower, sharper)",
+    help="mlp, mlp_bn (BatchNorm in G): fully connected; infogan, dcgan: convolutional, slower",
 )
 LATENT_DIM = Field(
     "latent_dim", "latent size", "int", 1, 1024, help="numbers in the noise vector G starts from"

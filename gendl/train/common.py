@@ -22,7 +22,7 @@ Metrics = dict[str, Any]
 OnStep = Callable[[Metrics], None]
 MAX_STEPS = Field(
     "max_steps",
-    "max steps (0: no limit)",
+    "max steps",
     "int",
     1,
     10_000_000,
@@ -32,7 +32,7 @@ MAX_STEPS = Field(
 )
 MAX_SECONDS = Field(
     "max_seconds",
-    "max seconds (0: no limit)",
+    "max seconds",
     "float",
     0.0,
     7 * 24 * 3600.0,

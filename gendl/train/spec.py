@@ -125,3 +125,22 @@ class FormSpec:
         for field in self.fields:
             merged = deep_merge(merged, set_path(field.path, get_path(config, field.path)))
         return merged
+
+
+def describe(form: FormSpec, defaults: dict[str, Any], width: int = 100) -> str:
+    """The fields as text for ``--help``: path, label, allowed values, default and help."""
+    lines = []
+    for field in form:
+        default = get_path(defaults, field.path)
+        default = "no limit" if default is None else default
+        head = f"  {field.path:<22} {field.label}: {field.allowed()}; default {default}"
+        lines.append(head + (" (advanced)" if field.advanced else ""))
+        if field.help:
+            words, line = field.help.split(), " " * 25
+            for word in words:
+                if len(line) + len(word) + 1 > width:
+                    lines.append(line.rstrip())
+                    line = " " * 25
+                line += word + " "
+            lines.append(line.rstrip())
+    return "\n".join(lines)
