@@ -43,6 +43,27 @@ def render_form(
     return values, problems
 
 
+def read_form(
+    form: FormSpec, defaults: dict[str, Any], prefix: str, hide_advanced: bool = False
+) -> dict[str, Any]:
+    """The values ``form``'s widgets hold now, as ``render_form`` returns them; read from the
+    session state, so that a button's callback sees a value typed just before its click (both
+    arrive in one rerun, before the widgets are drawn again)."""
+    values: dict[str, Any] = {}
+    for field in form:
+        if field.advanced and hide_advanced:
+            continue
+        default = get_path(defaults, field.path)
+        value = st.session_state.get(f"{prefix}_{field.name}", default)
+        values = deep_merge(values, set_path(field.path, submitted(field, value)))
+    return values
+
+
+def submitted(field: Field, value: Any) -> Any:
+    """A widget's value as the config takes it: an optional field's 0 ("no limit") is None."""
+    return None if field.optional and value == 0 else value
+
+
 def widget(where: Any, field: Field, default: Any, prefix: str) -> Any:
     """One field's widget; an optional field's 0 ("no limit") comes back as None."""
     common = {
@@ -70,4 +91,4 @@ def widget(where: Any, field: Field, default: Any, prefix: str) -> Any:
         format="%.1e" if field.log else None,
         **common,
     )
-    return None if field.optional and value == 0 else value
+    return submitted(field, value)

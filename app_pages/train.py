@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import engine, presenting, run_rows, session_owner
-from app_pages.form import render_form
+from app_pages.form import read_form, render_form
 from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
 from gendl.train import FAMILIES, PRESETS, build_config, preset_config
@@ -21,22 +21,31 @@ st.title("Train a model")
 preset = st.segmented_control(
     "model", list(PRESETS), default="lstm", key="train_preset", required=True, bind="query-params"
 )
-family, preset_values = PRESETS[preset]
+family = PRESETS[preset][0]
 
-st.subheader("Hyperparameters")
-# each widget is keyed per model, so that it starts at its model's preset value
-values, problems = render_form(
-    FAMILIES[family].form,
-    config_to_dict(preset_config(preset)[1]),
-    f"train_{preset}",
-    hide_advanced=presenting(),
-)
 
-config = None
-try:
+def form_args(preset: str) -> tuple[Any, dict[str, Any], str, bool]:
+    """The form of ``preset``, the preset's full config as its defaults, its widgets' key prefix
+    (keyed per model, so that each widget starts at its model's preset value), and whether the
+    advanced fields are hidden."""
+    form = FAMILIES[PRESETS[preset][0]].form
+    return form, config_to_dict(preset_config(preset)[1]), f"train_{preset}", presenting()
+
+
+def checked(preset: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The full config of ``preset`` with the form's ``values``; ConfigError names what is wrong."""
+    family, preset_values = PRESETS[preset]
+    problems = FAMILIES[family].form.problems(values)
     if problems:
         raise ConfigError("; ".join(problems.values()))
-    config = config_to_dict(build_config(family, deep_merge(preset_values, values)))
+    return config_to_dict(build_config(family, deep_merge(preset_values, values)))
+
+
+st.subheader("Hyperparameters")
+values, problems = render_form(*form_args(preset))
+config = None
+try:
+    config = checked(preset, values)
 except ConfigError as exc:
     st.error(f"Cannot start: {exc}", icon=":material/error:")
 else:
@@ -93,11 +102,20 @@ def busy(run: Any, owner: str) -> bool:
     return run is not None and run.active and run.owner == owner
 
 
-def start_run(config: dict[str, Any] | None, owner: str) -> None:
+def start_run(owner: str) -> None:
+    """Start a run from what the form holds at the click: a value typed just before the click
+    arrives with it, and a refused one queues nothing (the message names the field)."""
     # checked again at the click: a second click, or a click Streamlit delivers again after a
     # preempted fragment run (seen under load), must not queue a duplicate
-    if config is not None and not busy(current_run(), owner):
-        st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
+    if busy(current_run(), owner):
+        return
+    asked = st.session_state["train_preset"]
+    try:
+        config = checked(asked, read_form(*form_args(asked)))
+    except ConfigError as exc:
+        raise ConfigError(f"Cannot start: {exc}") from None
+    family = PRESETS[asked][0]
+    st.session_state["train_run"] = engine().start(family, config, owner=owner, name=asked)
 
 
 def step_run(run_id: int, part: str, owner: str) -> None:
@@ -119,7 +137,7 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         help="One run at a time per session: stop it to start another",
         key="train_start",
         on_click=command,
-        args=(lambda: start_run(config, owner),),
+        args=(lambda: start_run(owner),),
     )
     run_id = run.id if run is not None else None
     for label, icon, action, enabled in (
