@@ -26,7 +26,7 @@ from gendl.views.sweep import (
     summarize_points,
     sweep_curves_figure,
 )
-from gendl.views.training import estimate_seconds, format_duration
+from gendl.views.training import format_duration, solved_steps, sweep_seconds
 
 QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))
@@ -139,9 +139,11 @@ try:
 except ConfigError as exc:
     st.error(f"Cannot sweep: {exc}", icon=":material/error:")
 if cells:
-    seconds = sum(estimate_seconds("sequence", cell.config) for cell in cells)
-    workers = engine().pool.max_workers
-    cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds / workers)}**")
+    workers, earlier = engine().pool.max_workers, checkpoint_dir() / f"sweep_{recipe}.json"
+    with reported():  # solved cells stop early: about as soon as in the shipped sweep
+        steps = solved_steps(load_sweep_result(earlier))
+        seconds = sweep_seconds([c.config for c in cells], workers, engine().store.root, steps)
+        cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 
 cols = st.columns([1, 1, 4])

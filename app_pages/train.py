@@ -49,7 +49,8 @@ try:
 except ConfigError as exc:
     st.error(f"Cannot start: {exc}", icon=":material/error:")
 else:
-    seconds = format_duration(estimate_seconds(family, config))
+    with st.spinner("Timing a few training steps on this machine (once per model)..."):
+        seconds = format_duration(estimate_seconds(family, config, engine().store.root))
     early = ", less if it solves the task first" if family == "sequence" else ""
     st.markdown(f"Estimated duration **about {seconds}**{early}")
 
