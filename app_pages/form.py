@@ -2,7 +2,7 @@
 
 Each field becomes a select box, a slider or a number box with the spec's label, help and range;
 a number box accepts any typed value, and a value the spec refuses is reported under its field
-(naming the field, the value and the allowed range) instead of being silently replaced.
+(the value and the allowed range) instead of being silently replaced.
 """
 
 from typing import Any
@@ -39,7 +39,7 @@ def render_form(
                 problem = form.problem(field.path, value)
                 if problem is not None:
                     problems[field.path] = problem
-                    col.error(problem, icon=":material/error:")
+                    col.error(problem.split(" ", 1)[1])  # under its field: "must be in [1, 10]..."
     return values, problems
 
 

@@ -18,6 +18,7 @@ from gendl.engine.sweep import SWEEP_MODELS, Cell, sweep_cells
 from gendl.errors import ConfigError
 from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
+from gendl.train.timing import cache_dir
 from gendl.views.sweep import (
     accuracy_figure,
     final_test_acc,
@@ -142,7 +143,7 @@ if cells:
     workers, earlier = engine().pool.max_workers, checkpoint_dir() / f"sweep_{recipe}.json"
     with reported():  # solved cells stop early: about as soon as in the shipped sweep
         steps = solved_steps(load_sweep_result(earlier))
-        seconds = sweep_seconds([c.config for c in cells], workers, engine().store.root, steps)
+        seconds = sweep_seconds([c.config for c in cells], workers, cache_dir(), steps)
         cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 

@@ -15,6 +15,7 @@ from app_pages.form import read_form, render_form
 from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
 from gendl.train import FAMILIES, PRESETS, build_config, preset_config
+from gendl.train.timing import cache_dir
 from gendl.views.training import curves_figure, estimate_seconds, format_duration, progress, variant
 
 st.title("Train a model")
@@ -50,7 +51,7 @@ except ConfigError as exc:
     st.error(f"Cannot start: {exc}", icon=":material/error:")
 else:
     with st.spinner("Timing a few training steps on this machine (once per model)..."):
-        seconds = format_duration(estimate_seconds(family, config, engine().store.root))
+        seconds = format_duration(estimate_seconds(family, config, cache_dir()))
     early = ", less if it solves the task first" if family == "sequence" else ""
     st.markdown(f"Estimated duration **about {seconds}**{early}")
 
@@ -126,7 +127,8 @@ def step_run(run_id: int, part: str, owner: str) -> None:
 def controls(run: Any, config: dict[str, Any] | None) -> None:
     """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``.
     The buttons flow in a row that wraps, so none is clipped in a narrow window."""
-    owner, row = session_owner(), st.container(horizontal=True)
+    owner = session_owner()
+    row, steps_row = (st.container(horizontal=True, vertical_alignment="bottom") for _ in "ab")
     state = run.state if run is not None else None
     active, paused = run is not None and run.active, state == "paused"
     is_gan = run is not None and run.family == "gan"
@@ -154,19 +156,18 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
             on_click=command,
             args=(lambda action=action: action(run_id, owner=owner),),
         )
-    n = row.number_input(
+    n = steps_row.number_input(
         "steps per click",
         1,
         1000,
         1,
         key="train_step_n",
-        label_visibility="collapsed",
-        help="steps per click of the step buttons, while paused",
-        width=110,
+        help="steps per click of the step buttons, while the run is paused",
+        width=130,
     )
     steps = (("Step", "all", True), ("D step", "d", is_gan), ("G step", "g", is_gan))
     for label, part, offered in steps:
-        row.button(
+        steps_row.button(
             f"{label} ×{n}",
             icon=":material/skip_next:",
             disabled=not (paused and offered),

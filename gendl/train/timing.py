@@ -3,7 +3,8 @@
 A run's duration estimate (``gendl.views.training.estimate_seconds``) scales these from the
 reference config to the run's own. The measurement runs the family's trainer as a worker does (one
 torch thread, denormals flushed) on the tiny fake data set for about a second; the result is kept in
-``step_times.json`` under the run store's root, keyed by the machine (CPU model, torch version).
+``step_times.json`` in the machine's cache folder (``$GENDL_CACHE_DIR``, else ``~/.cache/gendl``),
+keyed by the machine (CPU model, torch version).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ FILE_NAME = "step_times.json"
 WARMUP_STEPS = 3  # first steps allocate buffers and pick kernels
 MEASURE_S = 1.0
 _lock = threading.Lock()  # one measurement at a time: two would slow each other down
+
+
+def cache_dir() -> Path:
+    """Where this machine's step times are kept."""
+    return Path(os.environ.get("GENDL_CACHE_DIR") or Path.home() / ".cache" / "gendl")
 
 
 def machine() -> str:
@@ -72,10 +78,10 @@ def measure_step_seconds(kind: str, seconds: float = MEASURE_S) -> float:
         torch.set_flush_denormal(False)
 
 
-def step_seconds(kind: str, root: str | Path) -> float:
-    """This machine's seconds per step of ``kind``, from ``root/step_times.json`` or measured
-    now (about two seconds) and written there."""
-    path = Path(root) / FILE_NAME
+def step_seconds(kind: str, cache: str | Path | None = None) -> float:
+    """This machine's seconds per step of ``kind``, from ``step_times.json`` in ``cache`` (default
+    :func:`cache_dir`) or measured now (a few seconds) and written there."""
+    path = Path(cache or cache_dir()) / FILE_NAME
     with _lock:
         cached = _read(path)
         entry = cached.get(machine(), {})

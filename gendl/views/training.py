@@ -19,8 +19,8 @@ from gendl.train.timing import step_seconds
 # Steps per second of one worker (1 torch thread) at each model's reference config
 # (gendl.train.timing.REFERENCE) and seconds per periodic evaluation (GAN/VAE with 2000 scoring
 # samples), measured on the 2-core development machine while other processes were busy. An estimate
-# given the run store's root uses this machine's measured step time instead, and scales the
-# evaluation time by the same factor.
+# given a timing cache uses this machine's measured step time instead, and scales the evaluation
+# time by the same factor.
 STEPS_PER_SECOND = {
     "rnn": 60.0,
     "lstm": 15.6,
@@ -56,16 +56,16 @@ def speed_key(family: str, config: dict[str, Any]) -> str:
 
 
 def estimate_seconds(
-    family: str, config: dict[str, Any], root: str | Path | None = None, steps: int | None = None
+    family: str, config: dict[str, Any], timing: str | Path | None = None, steps: int | None = None
 ) -> float:
     """Wall time of a run with ``config`` (a full config dict) in one worker, including its start.
 
-    With the run store's ``root``, from this machine's measured step time (``gendl.train.timing``,
-    measured once and cached there); without, from the development machine's figures above.
+    With ``timing`` (a cache folder, ``gendl.train.timing.cache_dir()``), from this machine's step
+    time, measured once and cached there; without, from the development machine's figures above.
     ``steps``: the steps it is expected to take if fewer than its budget (a task solved early).
     A time budget caps the estimate.
     """
-    step_s, eval_s = step_costs(family, config, root)
+    step_s, eval_s = step_costs(family, config, timing)
     max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
     if max_steps is None:
         return START_SECONDS + max_seconds
@@ -75,7 +75,7 @@ def estimate_seconds(
 
 
 def step_costs(
-    family: str, config: dict[str, Any], root: str | Path | None = None
+    family: str, config: dict[str, Any], timing: str | Path | None = None
 ) -> tuple[float, float]:
     """Seconds per training step and per evaluation of ``config``.
 
@@ -85,7 +85,7 @@ def step_costs(
     """
     key = speed_key(family, config)
     reference_s = 1 / STEPS_PER_SECOND[key]
-    measured_s = reference_s if root is None else step_seconds(key, root)
+    measured_s = reference_s if timing is None else step_seconds(key, timing)
     step_s = (config["batch_size"] / 128) ** 0.5 * measured_s
     if config.get("precision") == "bf16":
         step_s /= BF16_SPEEDUP[key]
@@ -104,7 +104,7 @@ def step_costs(
 def sweep_seconds(
     configs: Sequence[dict[str, Any]],
     workers: int,
-    root: str | Path | None = None,
+    timing: str | Path | None = None,
     solved_steps: dict[tuple[str, int], float] | None = None,
 ) -> float:
     """Wall time of a sweep of sequence runs, ``workers`` at a time, in the order the RNN vs LSTM
@@ -117,7 +117,7 @@ def sweep_seconds(
         steps = None
         if config.get("solved_acc") is not None and solved_steps:
             steps = expected_steps(solved_steps, config["model"]["model"], config["seq_length"])
-        seconds = estimate_seconds("sequence", config, root, steps)
+        seconds = estimate_seconds("sequence", config, timing, steps)
         heapq.heapreplace(free, free[0] + seconds)  # the next cell goes to the first free worker
     return max(free)
 
@@ -140,7 +140,11 @@ def expected_steps(
 def solved_steps(result: dict[str, Any] | None) -> dict[tuple[str, int], float]:
     """(model, length) -> mean steps taken, from a sweep result (``load_sweep_result``)."""
     rows = result["results"] if result else []
-    return {(row["model"], row["length"]): row["steps_mean"] for row in rows}
+    return {
+        (row["model"], row["length"]): row["steps_mean"]
+        for row in rows
+        if isinstance(row.get("steps_mean"), (int, float))  # an older file may lack it
+    }
 
 
 def format_duration(seconds: float | None) -> str:
