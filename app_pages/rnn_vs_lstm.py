@@ -14,19 +14,19 @@ from app_pages.common import (
     run_rows,
     session_owner,
 )
-from gendl.config import config_to_dict
 from gendl.engine.runs import TERMINAL_STATES
 from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
 from gendl.errors import ConfigError
 from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
+from gendl.train.timing import cache_dir
 from gendl.views.sweep import (
     accuracy_figure,
     grad_norm_heatmap,
     load_sweep_result,
     sweep_curves_figure,
 )
-from gendl.views.training import estimate_seconds, format_duration
+from gendl.views.training import format_duration, solved_steps, sweep_seconds
 
 QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))
@@ -120,9 +120,11 @@ except ConfigError as exc:
     st.error(f"Cannot sweep: {exc}", icon=":material/error:")
 cells = grid.cells if grid else ()
 if cells:
-    seconds = sum(estimate_seconds("sequence", config_to_dict(cell.config)) for cell in cells)
-    workers = engine().pool.max_workers
-    cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds / workers)}**")
+    workers, earlier = engine().pool.max_workers, checkpoint_dir() / f"sweep_{recipe}.json"
+    with reported():  # solved cells stop early: about as soon as in the shipped sweep
+        steps = solved_steps(load_sweep_result(earlier))
+        seconds = sweep_seconds([c.config for c in cells], workers, cache_dir(), steps)
+        cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 
 cols = st.columns([1, 1, 2])  # a sixth of 1024 px cuts "Launch sweep" off

@@ -10,204 +10,50 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import engine, run_rows, session_owner
+from app_pages.common import engine, presenting, run_rows, session_owner
+from app_pages.form import read_form, render_form
 from gendl.config import config_to_dict, deep_merge
-from gendl.data import DATASETS, MAX_SEQ_LENGTH, MIN_SEQ_LENGTH
 from gendl.errors import ConfigError, GendlError
-from gendl.losses import GAN_LOSSES, VAE_LIKELIHOODS
-from gendl.models.classifier import CLASSIFIER_ARCHS
-from gendl.models.gan import GAN_ARCHS
-from gendl.train import PRESETS, build_config, preset_config
-from gendl.train.common import PRECISIONS
-from gendl.train.sequence import OPTIMIZERS
-from gendl.views.training import (
-    curves_figure,
-    estimate_seconds,
-    format_duration,
-    progress,
-    variant,
-)
-
-QUERY = {"bind": "query-params"}
+from gendl.train import FAMILIES, PRESETS, build_config, preset_config
+from gendl.train.timing import cache_dir
+from gendl.views.training import curves_figure, estimate_seconds, format_duration, progress, variant
 
 st.title("Train a model")
 preset = st.segmented_control(
-    "model", list(PRESETS), default="lstm", key="train_preset", required=True, **QUERY
+    "model", list(PRESETS), default="lstm", key="train_preset", required=True, bind="query-params"
 )
-family, preset_values = PRESETS[preset]
-default = config_to_dict(preset_config(preset)[1])  # the preset's full config
-model = default["model"]
+family = PRESETS[preset][0]
 
 
-def bound(name: str) -> dict[str, str]:
-    """Key and URL binding of a hyperparameter's widget; keyed per model, so that each widget
-    starts at its model's preset value."""
-    return {"key": f"train_{preset}_{name}", "bind": "query-params"}
+def form_args(preset: str) -> tuple[Any, dict[str, Any], str, bool]:
+    """The form of ``preset``, the preset's full config as its defaults, its widgets' key prefix
+    (keyed per model, so that each widget starts at its model's preset value), and whether the
+    advanced fields are hidden."""
+    form = FAMILIES[PRESETS[preset][0]].form
+    return form, config_to_dict(preset_config(preset)[1]), f"train_{preset}", presenting()
 
 
-def rate(where: Any, label: str, name: str) -> float:
-    return where.number_input(
-        label, 1e-6, 1.0, default[name], step=1e-4, format="%.1e", **bound(name)
-    )
+def checked(preset: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The full config of ``preset`` with the form's ``values``; ConfigError names what is wrong."""
+    family, preset_values = PRESETS[preset]
+    problems = FAMILIES[family].form.problems(values)
+    if problems:
+        raise ConfigError("; ".join(problems.values()))
+    return config_to_dict(build_config(family, deep_merge(preset_values, values)))
 
-
-def choice(
-    where: Any, label: str, options: tuple[str, ...], value: str, name: str, help: str | None = None
-) -> str:
-    return where.selectbox(label, options, options.index(value), help=help, **bound(name))
-
-
-def precision(where: Any) -> str:
-    return choice(
-        where,
-        "matrix products in",
-        PRECISIONS,
-        default["precision"],
-        "precision",
-        help="bf16: products and convolutions in bfloat16, weights and losses in float32; "
-        "1.5-1.7x faster steps on CPUs with bfloat16 instructions (avx512_bf16), slower on others",
-    )
-
-
-def sequence_fields(cols: list) -> dict[str, Any]:
-    length = cols[0].slider(
-        "sequence length",
-        MIN_SEQ_LENGTH,
-        MAX_SEQ_LENGTH,
-        default["seq_length"],
-        **bound("seq_length"),
-    )
-    hidden = cols[1].slider("hidden size", 8, 512, model["hidden_dim"], 8, **bound("hidden_dim"))
-    return {
-        "seq_length": length,
-        "model": {"hidden_dim": hidden},
-        "optimizer": choice(cols[2], "optimizer", OPTIMIZERS, default["optimizer"], "optimizer"),
-        "lr": rate(cols[3], "learning rate", "lr"),
-    }
-
-
-def gan_fields(cols: list) -> dict[str, Any]:
-    arch = choice(cols[0], "architecture", GAN_ARCHS, model["arch"], "arch")
-    latent = cols[1].slider("latent size", 1, 256, model["latent_dim"], **bound("latent_dim"))
-    return {
-        "model": {"arch": arch, "latent_dim": latent},
-        "loss": choice(cols[2], "loss", GAN_LOSSES, default["loss"], "loss"),
-        "d_steps": cols[3].slider(
-            "D steps per G step", 1, 20, default["d_steps"], **bound("d_steps")
-        ),
-        "lr_d": rate(cols[0], "learning rate D", "lr_d"),
-        "lr_g": rate(cols[1], "learning rate G", "lr_g"),
-        "precision": precision(cols[2]),
-    }
-
-
-def vae_fields(cols: list) -> dict[str, Any]:
-    latent = cols[0].slider("latent size", 1, 64, model["latent_dim"], **bound("latent_dim"))
-    components = cols[3].number_input(
-        "mixture prior components (0: sample N(0, I))",
-        0,
-        256,
-        model["prior_components"],
-        help="Samples come from a Gaussian mixture fitted to where the encoder puts the "
-        "training digits, instead of the N(0, I) the VAE was trained towards.",
-        **bound("prior_components"),
-    )
-    return {
-        "model": {"latent_dim": latent, "prior_components": components},
-        "likelihood": choice(
-            cols[1], "likelihood", VAE_LIKELIHOODS, default["likelihood"], "likelihood"
-        ),
-        "log_norm_coef": cols[1].slider(
-            "weight of log C (continuous Bernoulli)",
-            0.0,
-            2.0,
-            default["log_norm_coef"],
-            0.1,
-            **bound("log_norm_coef"),
-        ),
-        "lr": rate(cols[2], "learning rate", "lr"),
-        "kl_weight": cols[3].slider(
-            "KL weight (beta)",
-            0.0,
-            2.0,
-            default["kl_weight"],
-            0.05,
-            help="Weight of the KL term once warmed up: 1 is the plain ELBO; lower values trade "
-            "the fit to N(0, I) for sharper reconstructions.",
-            **bound("kl_weight"),
-        ),
-        "kl_warmup_steps": cols[2].number_input(
-            "KL warm-up steps", 0, 100_000, default["kl_warmup_steps"], 100, **bound("kl_warmup")
-        ),
-        "precision": precision(cols[0]),
-    }
-
-
-def classifier_fields(cols: list) -> dict[str, Any]:
-    arch = choice(cols[0], "architecture", CLASSIFIER_ARCHS, model["arch"], "arch")
-    dropout = cols[1].slider("dropout", 0.0, 0.9, model["dropout"], 0.05, **bound("dropout"))
-    return {
-        "model": {"arch": arch, "dropout": dropout},
-        "lr": rate(cols[2], "peak learning rate", "lr"),
-    }
-
-
-FIELDS = {"sequence": sequence_fields, "gan": gan_fields, "vae": vae_fields}
-FIELDS["classifier"] = classifier_fields
 
 st.subheader("Hyperparameters")
-values = FIELDS[family](st.columns(4))
-cols = st.columns(4)
-values["batch_size"] = cols[0].number_input(
-    "batch size", 1, 4096, default["batch_size"], key="train_batch_size", **QUERY
-)
-values["seed"] = cols[1].number_input("seed", 0, 2**31 - 1, 0, key="train_seed", **QUERY)
-if "data" in default:
-    values["data"] = cols[2].selectbox(
-        "data",
-        DATASETS,
-        help="fake: 512 random images, for a quick smoke run",
-        key="train_data",
-        **QUERY,
-    )
-if "n_score_samples" in default:
-    values["n_score_samples"] = cols[3].number_input(
-        "samples scored per evaluation",
-        0,
-        100_000,
-        default["n_score_samples"],
-        500,
-        help="0 skips the inception score; otherwise at least 10",
-        **bound("n_score"),
-    )
-cols = st.columns(4)
-max_steps = cols[0].number_input(
-    "max steps (0: no limit)", 0, 10_000_000, default["max_steps"] or 0, 100, **bound("max_steps")
-)
-max_seconds = cols[1].number_input(
-    "max seconds (0: no limit)", 0, 7 * 24 * 3600, 0, 30, **bound("max_seconds")
-)
-values["eval_every"] = cols[2].number_input(
-    "evaluate every (steps)",
-    1,
-    10_000_000,
-    default["eval_every"],
-    50,
-    help="test accuracy, sample grid and scores are computed this often",
-    **bound("eval_every"),
-)
-values["max_steps"] = max_steps or None
-values["max_seconds"] = float(max_seconds) or None
-
+values, problems = render_form(*form_args(preset))
 config = None
 try:
-    config = config_to_dict(build_config(family, deep_merge(preset_values, values)))
+    config = checked(preset, values)
 except ConfigError as exc:
     st.error(f"Cannot start: {exc}", icon=":material/error:")
 else:
-    seconds = format_duration(estimate_seconds(family, config))
+    with st.spinner("Timing a few training steps on this machine (once per model)..."):
+        seconds = format_duration(estimate_seconds(family, config, cache_dir()))
     early = ", less if it solves the task first" if family == "sequence" else ""
-    cols[3].markdown(f"Estimated duration  \n**about {seconds}**{early}")
+    st.markdown(f"Estimated duration **about {seconds}**{early}")
 
 
 def run_from_link(asked: str) -> int | None:
@@ -258,11 +104,20 @@ def busy(run: Any, owner: str) -> bool:
     return run is not None and run.active and run.owner == owner
 
 
-def start_run(config: dict[str, Any] | None, owner: str) -> None:
+def start_run(owner: str) -> None:
+    """Start a run from what the form holds at the click: a value typed just before the click
+    arrives with it, and a refused one queues nothing (the message names the field)."""
     # checked again at the click: a second click, or a click Streamlit delivers again after a
     # preempted fragment run (seen under load), must not queue a duplicate
-    if config is not None and not busy(current_run(), owner):
-        st.session_state["train_run"] = engine().start(family, config, owner=owner, name=preset)
+    if busy(current_run(), owner):
+        return
+    asked = st.session_state["train_preset"]
+    try:
+        config = checked(asked, read_form(*form_args(asked)))
+    except ConfigError as exc:
+        raise ConfigError(f"Cannot start: {exc}") from None
+    family = PRESETS[asked][0]
+    st.session_state["train_run"] = engine().start(family, config, owner=owner, name=asked)
 
 
 def step_run(run_id: int, part: str, owner: str) -> None:
@@ -270,40 +125,51 @@ def step_run(run_id: int, part: str, owner: str) -> None:
 
 
 def controls(run: Any, config: dict[str, Any] | None) -> None:
-    """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``."""
-    owner, cols = session_owner(), st.columns(8)
+    """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``.
+    The buttons flow in a row that wraps, so none is clipped in a narrow window."""
+    owner = session_owner()
+    row, steps_row = (st.container(horizontal=True, vertical_alignment="bottom") for _ in "ab")
     state = run.state if run is not None else None
     active, paused = run is not None and run.active, state == "paused"
     is_gan = run is not None and run.family == "gan"
-    cols[0].button(
+    row.button(
         "Start",
+        icon=":material/play_arrow:",
         type="primary",
         disabled=config is None or busy(run, owner),
         help="One run at a time per session: stop it to start another",
         key="train_start",
         on_click=command,
-        args=(lambda: start_run(config, owner),),
+        args=(lambda: start_run(owner),),
     )
     run_id = run.id if run is not None else None
-    for col, label, action, enabled in (
-        (cols[1], "Pause", engine().pause, active and not paused),
-        (cols[2], "Resume", engine().resume, state in ("paused", "interrupted")),
-        (cols[7], "Stop", engine().stop, active),
+    for label, icon, action, enabled in (
+        ("Pause", ":material/pause:", engine().pause, active and not paused),
+        ("Resume", ":material/resume:", engine().resume, state in ("paused", "interrupted")),
+        ("Stop", ":material/stop:", engine().stop, active),
     ):
-        col.button(
+        row.button(
             label,
+            icon=icon,
             disabled=not enabled,
             key=f"train_{label.lower()}",
             on_click=command,
             args=(lambda action=action: action(run_id, owner=owner),),
         )
-    n = cols[3].number_input(
-        "steps per click", 1, 1000, 1, key="train_step_n", label_visibility="collapsed"
+    n = steps_row.number_input(
+        "steps per click",
+        1,
+        1000,
+        1,
+        key="train_step_n",
+        help="steps per click of the step buttons, while the run is paused",
+        width=130,
     )
     steps = (("Step", "all", True), ("D step", "d", is_gan), ("G step", "g", is_gan))
-    for col, (label, part, offered) in zip(cols[4:7], steps, strict=True):
-        col.button(
+    for label, part, offered in steps:
+        steps_row.button(
             f"{label} ×{n}",
+            icon=":material/skip_next:",
             disabled=not (paused and offered),
             key=f"train_step_{part}",
             on_click=command,

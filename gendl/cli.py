@@ -97,6 +97,28 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+class _TrainHelp(argparse.Action):
+    """``train MODEL --help``: the usage, then MODEL's fields from its family's form spec."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        from gendl.config import config_to_dict
+        from gendl.train import FAMILIES, PRESETS, preset_config
+        from gendl.train.spec import describe
+
+        parser.print_help()
+        model = getattr(namespace, "model", None)
+        if model in PRESETS:
+            family, config = preset_config(model)
+            print(f"\n{model} settings (--set NAME=VALUE), their allowed values and defaults:")
+            print(describe(FAMILIES[family].form, config_to_dict(config)))
+        else:
+            print("\nPut the model first (train lstm --help) to list its settings.")
+        parser.exit()
+
+
 def _copy_model(model_path: Path, target: Path, half: bool = False) -> Path:
     if half:  # fp16 storage, half the size; the model still loads and runs as float32
         from gendl.checkpoints import load_checkpoint, save_checkpoint
@@ -323,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output file, float32 (N, 28, 28) in [0, 1]")
     sample.set_defaults(func=cmd_sample)
 
-    train = commands.add_parser("train", parents=[store, overrides], help="train one model")
+    train = commands.add_parser(
+        "train", parents=[store, overrides], help="train one model", add_help=False
+    )
+    train.add_argument("-h", "--help", action=_TrainHelp, help="this help and MODEL's settings")
     train.add_argument("model", choices=list(PRESETS), help="preset: a family and its settings")
     train.add_argument("--max-steps", type=_positive_int, default=None)
     train.add_argument("--max-seconds", type=float, default=None, help="wall-time budget")

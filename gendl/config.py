@@ -135,3 +135,66 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
             value = deep_merge(merged[key], value)
         merged[key] = value
     return merged
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One config field as a form shows it and a validator checks it: the single place its range
+    lives. ``path`` is where it sits in a config dict (``model.hidden_dim``); a validator checks the
+    value under the last part of the path, so a nested config's message reads ``model.hidden_dim``.
+
+    ``kind`` is ``int``, ``float`` or ``choice``; ``optional`` fields accept None (the form shows 0
+    for it: "no limit"); ``log`` marks a rate shown in scientific notation; ``advanced`` fields are
+    hidden in presenter mode; ``slider`` asks a form for a slider instead of a typed number."""
+
+    path: str
+    label: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    low_inclusive: bool = True
+    optional: bool = False
+    log: bool = False
+    advanced: bool = False
+    slider: bool = False
+    locked: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    def under(self, parent: str) -> Field:
+        """This field as it sits in a parent config: ``hidden_dim`` -> ``model.hidden_dim``."""
+        return dataclasses.replace(self, path=f"{parent}.{self.path}")
+
+    def check(self, value: Any, name: str | None = None) -> None:
+        """Raise :class:`ConfigError` naming the field, ``value`` and the allowed range."""
+        name = name or self.name
+        if value is None and self.optional:
+            return
+        if self.kind == "choice":
+            check_choice(name, value, self.choices)
+        elif self.kind == "int":
+            check_int(name, value, int(self.low), int(self.high))  # type: ignore[arg-type]
+        else:
+            low, high = float(self.low), float(self.high)  # type: ignore[arg-type]
+            check_float(name, value, low, high, low_inclusive=self.low_inclusive)
+
+    def allowed(self) -> str:
+        """The allowed values in words: ``1 to 2048``, ``one of adam, rmsprop``, ``fixed at 64``."""
+        if self.locked:
+            return f"fixed at {self.choices[0] if self.kind == 'choice' else _number(self.low)}"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.low_inclusive:
+            text = f"{_number(self.low)} to {_number(self.high)}"
+        else:
+            text = f"above {_number(self.low)} up to {_number(self.high)}"
+        return text + (", or no limit" if self.optional else "")
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}".replace(",", "")

@@ -18,11 +18,21 @@ def test_check_float_rejects(value):
         check_float("lr", value, 0.0, 1.0, low_inclusive=False)
 
 
-def test_checks_accept_valid_values():
-    check_int("a", 5, 1, 10)
-    check_float("b", 1, 0.0, 1.0)
-    check_choice("c", "x", ("x", "y"))
-    check_int_tuple("d", (1, 2), 1, 4)
+@pytest.mark.parametrize(
+    ("check", "args", "inside", "outside"),
+    [
+        (check_int, (1, 10), [1, 5, 10], [0, 11]),
+        (check_float, (0.0, 1.0), [0.0, 1, 1.0], [-1e-9, 1.0 + 1e-9]),
+        (check_choice, (("x", "y"),), ["x", "y"], ["z", "X"]),
+        (check_int_tuple, (1, 4), [(1,), (1, 2, 4)], [(), (0,), (1, 5), [1, 2]]),
+    ],
+)
+def test_checks_accept_the_range_and_refuse_just_outside_it(check, args, inside, outside):
+    for value in inside:
+        assert check("a", value, *args) is None
+    for value in outside:
+        with pytest.raises(ConfigError, match=r"^a\b"):
+            check("a", value, *args)
 
 
 def test_choice_lists_the_options():

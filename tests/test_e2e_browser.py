@@ -173,7 +173,9 @@ def wait_until(condition, timeout: float = 90.0, every: float = 0.5) -> None:
 def test_train_run_curve_grows_then_stops(dashboard):
     url, context, _ = dashboard
     page = context.new_page()
-    settings = "train_preset=gan&train_data=fake&train_batch_size=16&train_gan_n_score=0"
+    settings = (
+        "train_preset=gan&train_gan_data=fake&train_gan_batch_size=16&train_gan_n_score_samples=0"
+    )
     page.goto(f"{url}/train?{settings}&train_gan_eval_every=20&train_gan_max_steps=100000")
     wait_for_title(page, PAGES["train"][1], timeout=90)
     page.get_by_role("button", name="Start").click()

@@ -120,7 +120,8 @@ def test_overview_shows_shipped_scores_and_tolerates_missing_keys(runs_dir, tmp_
 
 def test_train_family_changes_the_hyperparameters(runs_dir):
     at = page("train")
-    assert {"train_lstm_seq_length", "train_lstm_hidden_dim"} <= keys(at, "slider")
+    assert "train_lstm_seq_length" in keys(at, "slider")
+    assert "train_lstm_hidden_dim" in keys(at, "number_input")
     assert any("Estimated duration" in m.value for m in at.markdown)
     at.button_group(key="train_preset").set_value("lsgan").run()
     sliders, numbers = keys(at, "slider"), keys(at, "number_input")
@@ -156,12 +157,39 @@ def test_train_bad_budget_is_reported_and_start_disabled(runs_dir):
     assert not at.exception
 
 
+def test_train_out_of_range_value_blocks_start_and_queues_nothing(runs_dir):
+    at = page("train")
+    before = len(engine().list())
+    # typed, then Start clicked at once: the value and the click arrive in one rerun
+    at.number_input(key="train_lstm_batch_size").set_value(-5)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert "train_run" not in at.session_state and len(engine().list()) == before
+    message = "batch_size must be in [1, 4096], got -5"  # the field, the value and the range
+    errors = [e.value for e in at.error]
+    assert errors.count(message.replace("batch_size ", "")) == 1, errors  # under the field
+    assert f"Cannot start: {message}" in errors, errors  # the click's refusal
+    assert at.button(key="train_start").disabled
+    at.number_input(key="train_lstm_batch_size").set_value(64).run()
+    assert not at.error and not at.button(key="train_start").disabled
+
+
+def test_train_presenter_mode_hides_the_advanced_fields(runs_dir):
+    at = page("train")
+    assert "train_lstm_clip_norm" in keys(at, "number_input")
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60)
+    at.query_params["present"] = "1"
+    at.run()
+    assert "train_lstm_clip_norm" not in keys(at, "number_input")
+    assert "train_lstm_batch_size" in keys(at, "number_input")
+
+
 def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
     at = page("train")
     at.button_group(key="train_preset").set_value("gan").run()
-    at.selectbox(key="train_data").set_value("fake").run()
-    at.number_input(key="train_batch_size").set_value(16).run()
-    at.number_input(key="train_gan_n_score").set_value(0).run()
+    at.selectbox(key="train_gan_data").set_value("fake").run()
+    at.number_input(key="train_gan_batch_size").set_value(16).run()
+    at.number_input(key="train_gan_n_score_samples").set_value(0).run()
     at.number_input(key="train_gan_eval_every").set_value(20).run()
     at.number_input(key="train_gan_max_steps").set_value(100_000).run()
     at.selectbox(key="train_gan_precision").set_value("bf16").run()

@@ -329,10 +329,10 @@ def test_train_and_sweep_links_that_are_not_ids_are_refused(outside, opened_file
 
 DIVERGING_VAE = {  # lr 0.5 on fake data: the loss is nan at step 2 (tests/test_cli_runs.py)
     "train_preset": "vae",
-    "train_data": "fake",
+    "train_vae_data": "fake",
     "train_vae_lr": "0.5",
-    "train_vae_n_score": "0",
-    "train_batch_size": "16",
+    "train_vae_n_score_samples": "0",
+    "train_vae_batch_size": "16",
     "train_vae_max_steps": "50",
     "train_vae_eval_every": "1",
 }
@@ -367,7 +367,7 @@ SESSION_RUN = {  # a tiny LSTM that neither solves length 60 nor reaches its bud
     "train_preset": "lstm",  # each session stops its own run
     "train_lstm_seq_length": "60",
     "train_lstm_hidden_dim": "8",
-    "train_batch_size": "16",
+    "train_lstm_batch_size": "16",
     "train_lstm_max_steps": "1000000",
     "train_lstm_eval_every": "1000",
 }
@@ -423,7 +423,7 @@ def fresh_render_seconds(name: str) -> float:
 @pytest.mark.slow  # 20 sessions render, start, are watched and stop: about a minute
 def test_twenty_sessions_start_runs_at_once(app_env):
     _, store = app_env
-    sessions = [page("train", **SESSION_RUN, train_seed=str(k)) for k in range(N_SESSIONS)]
+    sessions = [page("train", **SESSION_RUN, train_lstm_seed=str(k)) for k in range(N_SESSIONS)]
     for at in sessions:
         assert_clean(at)
     assert not start_at_once(sessions)

@@ -11,9 +11,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gendl.config import check_choice, check_float
+from gendl.config import Field
 
 CLASSIFIER_ARCHS = ("cnn", "mlp")
+ARCH = Field(
+    "arch",
+    "architecture",
+    "choice",
+    choices=CLASSIFIER_ARCHS,
+    help="cnn: two convolutions (99% test accuracy); mlp: fully connected layers",
+)
+DROPOUT = Field(
+    "dropout",
+    "dropout",
+    "float",
+    0.0,
+    0.9,
+    0.05,
+    help="fraction of units switched off at random in each training step",
+    slider=True,
+)
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # standard MNIST statistics; inputs are normalised inside
 
 
@@ -23,8 +40,8 @@ class ClassifierConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        check_choice("arch", self.arch, CLASSIFIER_ARCHS)
-        check_float("dropout", self.dropout, 0.0, 0.9)
+        ARCH.check(self.arch)
+        DROPOUT.check(self.dropout)
 
 
 def _cnn(dropout: float) -> nn.Sequential:

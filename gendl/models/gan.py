@@ -20,7 +20,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from gendl.config import check_choice, check_int
+from gendl.config import Field, check_int
 
 NOISES = ("uniform", "normal")
 IMAGE_SHAPE = (1, 28, 28)
@@ -36,9 +36,9 @@ class GANConfig:
     )
 
     def __post_init__(self) -> None:
-        check_choice("arch", self.arch, GAN_ARCHS)
-        check_int("latent_dim", self.latent_dim, 1, 1024)
-        check_choice("noise", self.noise, NOISES)
+        ARCH.check(self.arch)
+        LATENT_DIM.check(self.latent_dim)
+        NOISE.check(self.noise)
 
 
 # ---------------------------------------------------------------- building blocks
@@ -170,6 +170,24 @@ _ARCHS: dict[str, tuple[Callable[[int], nn.Module], Callable[[], nn.Module]]] = 
     "dcgan": (_dcgan_generator, _dcgan_discriminator),
 }
 GAN_ARCHS = tuple(_ARCHS)
+ARCH = Field(
+    "arch",
+    "architecture",
+    "choice",
+    choices=GAN_ARCHS,
+    help="mlp, mlp_bn (BatchNorm in G): fully connected; infogan, dcgan: convolutional, slower",
+)
+LATENT_DIM = Field(
+    "latent_dim", "latent size", "int", 1, 1024, help="numbers in the noise vector G starts from"
+)
+NOISE = Field(
+    "noise",
+    "noise distribution",
+    "choice",
+    choices=NOISES,
+    help="uniform in [-1, 1] or standard normal",
+    advanced=True,
+)
 
 
 # ---------------------------------------------------------------- the model

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gendl.config import check_choice, check_float, check_int
+from gendl.config import Field, check_choice, check_int
 from gendl.data import sequence_input_dim
 from gendl.models.lstm_bptt import lstm_sequence
 
@@ -25,6 +25,20 @@ SEQUENCE_MODELS = ("rnn", "lstm")
 BACKENDS = ("scratch", "torch")
 INITS = ("default", "randn")
 GATES = ("g", "i", "f", "o", "c", "h")
+HIDDEN_DIM = Field(
+    "hidden_dim", "hidden size", "int", 1, 2048, 8, help="units in the recurrent state"
+)
+FORGET_BIAS = Field(
+    "forget_bias",
+    "forget-gate bias at start",
+    "float",
+    -10.0,
+    10.0,
+    0.5,
+    help="added to the LSTM's forget gate at initialisation: a high value lets the cell state "
+    "carry information across the whole sequence from the first step; the RNN has no such gate",
+    advanced=True,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +55,10 @@ class SequenceConfig:
         check_choice("model", self.model, SEQUENCE_MODELS)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("encoding", self.encoding, ("scalar", "onehot"))
-        check_int("hidden_dim", self.hidden_dim, 1, 2048)
+        HIDDEN_DIM.check(self.hidden_dim)
         check_int("n_classes", self.n_classes, 2, 1000)
         check_choice("init", self.init, INITS)
-        check_float("forget_bias", self.forget_bias, -10.0, 10.0)
+        FORGET_BIAS.check(self.forget_bias)
 
     @property
     def input_dim(self) -> int:

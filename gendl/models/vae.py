@@ -13,10 +13,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gendl.config import check_int, check_int_tuple
+from gendl.config import Field, check_int, check_int_tuple
 from gendl.models.latent_prior import GaussianMixturePrior
 
 N_PIXELS = 28 * 28
+LATENT_DIM = Field(
+    "latent_dim", "latent size", "int", 1, 512, help="numbers in the code each image is squeezed to"
+)
+PRIOR_COMPONENTS = Field(
+    "prior_components",
+    "mixture prior components (0: sample N(0, I))",
+    "int",
+    0,
+    256,
+    help="Samples come from a Gaussian mixture fitted to where the encoder puts the training "
+    "digits, instead of the N(0, I) the VAE was trained towards.",
+)
 
 
 @dataclass(frozen=True)
@@ -29,8 +41,8 @@ class VAEConfig:
     prior_components: int = 0
 
     def __post_init__(self) -> None:
-        check_int("latent_dim", self.latent_dim, 1, 512)
-        check_int("prior_components", self.prior_components, 0, 256)
+        LATENT_DIM.check(self.latent_dim)
+        PRIOR_COMPONENTS.check(self.prior_components)
         check_int_tuple("encoder_dims", self.encoder_dims, 1, 4096)
         check_int_tuple("decoder_dims", self.decoder_dims, 1, 4096)
 

@@ -12,10 +12,12 @@ from typing import Any
 
 from gendl.config import config_from_dict, config_to_dict, deep_merge
 from gendl.errors import ConfigError
+from gendl.train import classifier, gan, sequence, vae
 from gendl.train.classifier import ClassifierTrainConfig, ClassifierTrainer
 from gendl.train.common import Trainer
 from gendl.train.gan import GANTrainConfig, GANTrainer
 from gendl.train.sequence import SequenceTrainConfig, SequenceTrainer
+from gendl.train.spec import FormSpec
 from gendl.train.vae import VAETrainConfig, VAETrainer
 
 
@@ -24,15 +26,16 @@ class Family:
     name: str
     config_cls: type
     trainer_cls: Callable[[Any], Trainer]
+    form: FormSpec  # the fields a person sets, with the validators' ranges
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("sequence", SequenceTrainConfig, SequenceTrainer),
-        Family("gan", GANTrainConfig, GANTrainer),
-        Family("vae", VAETrainConfig, VAETrainer),
-        Family("classifier", ClassifierTrainConfig, ClassifierTrainer),
+        Family("sequence", SequenceTrainConfig, SequenceTrainer, sequence.FORM),
+        Family("gan", GANTrainConfig, GANTrainer, gan.FORM),
+        Family("vae", VAETrainConfig, VAETrainer, vae.FORM),
+        Family("classifier", ClassifierTrainConfig, ClassifierTrainer, classifier.FORM),
     )
 }
 

@@ -10,22 +10,33 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from gendl.config import check_choice, check_config, check_float, check_int
-from gendl.data import DATASETS, BatchStream, ImageSet, load_images
+from gendl.config import check_config
+from gendl.data import BatchStream, ImageSet, load_images
 from gendl.device import check_device
 from gendl.metrics import classifier_probs
-from gendl.models.classifier import ClassifierConfig, MNISTClassifier
+from gendl.models.classifier import ARCH, DROPOUT, ClassifierConfig, MNISTClassifier
 from gendl.train.common import (
+    DATA,
+    EVAL_EVERY,
+    MAX_SECONDS,
+    MAX_STEPS,
+    SEED,
     Metrics,
     OnStep,
     Trainer,
     adam,
+    batch_size,
     check_budget,
     grad_norm,
+    learning_rate,
     run_trainer,
     scalars,
 )
 from gendl.train.memory import check_memory, classifier_bytes
+from gendl.train.spec import FormSpec
+
+LR = learning_rate("lr", "peak learning rate", "; rises to this, then falls (one-cycle schedule)")
+BATCH_SIZE = batch_size(1, 8192)
 
 
 @dataclass(frozen=True)
@@ -42,14 +53,29 @@ class ClassifierTrainConfig:
 
     def __post_init__(self) -> None:
         check_config("model", self.model, ClassifierConfig)
-        check_choice("data", self.data, DATASETS)
-        check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
-        check_int("batch_size", self.batch_size, 1, 8192)
+        DATA.check(self.data)
+        LR.check(self.lr)
+        BATCH_SIZE.check(self.batch_size)
         check_budget(self.max_steps, self.max_seconds)
-        check_int("eval_every", self.eval_every, 1, 10_000_000)
-        check_int("seed", self.seed, 0, 2**31 - 1)
+        EVAL_EVERY.check(self.eval_every)
+        SEED.check(self.seed)
         check_device(self.device)
         check_memory(self, classifier_bytes(self), ("model.arch", "batch_size"))
+
+
+FORM = FormSpec(
+    (
+        ARCH.under("model"),
+        DROPOUT.under("model"),
+        LR,
+        BATCH_SIZE,
+        DATA,
+        SEED,
+        MAX_STEPS,
+        MAX_SECONDS,
+        EVAL_EVERY,
+    )
+)
 
 
 def accuracy(model: MNISTClassifier, data: ImageSet) -> float:

@@ -12,23 +12,75 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gendl.config import check_choice, check_config, check_float, check_int
+from gendl.config import Field, check_config
 from gendl.data import BatchStream, load_images
 from gendl.losses import GAN_LOSSES, discriminator_loss, generator_loss
-from gendl.models.gan import GAN, GANConfig
+from gendl.models.gan import ARCH, GAN, LATENT_DIM, NOISE, GANConfig
 from gendl.train.common import (
+    DATA,
+    EVAL_EVERY,
+    MAX_SECONDS,
+    MAX_STEPS,
+    N_SCORE_SAMPLES,
+    PRECISION,
+    SEED,
     Metrics,
     OnStep,
     Trainer,
     adam,
+    batch_size,
     check_generator_run,
     grad_norm,
+    learning_rate,
     run_trainer,
     scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, gan_bytes
 from gendl.train.scoring import evaluate_generator
+from gendl.train.spec import FormSpec
+
+LOSS = Field(
+    "loss",
+    "loss",
+    "choice",
+    choices=GAN_LOSSES,
+    help="bce: the original GAN's cross-entropy; ls: least squares (LSGAN), steadier gradients",
+)
+LR_D = learning_rate("lr_d", "learning rate D", " of the discriminator")
+LR_G = learning_rate("lr_g", "learning rate G", " of the generator")
+BETA1 = Field(
+    "beta1",
+    "Adam beta1",
+    "float",
+    0.0,
+    0.999,
+    0.05,
+    help="momentum of both optimizers; the DCGAN paper's 0.5 keeps D from winning early",
+    advanced=True,
+)
+D_STEPS = Field(
+    "d_steps",
+    "D steps per G step",
+    "int",
+    1,
+    20,
+    1,
+    help="discriminator updates before each generator update",
+    slider=True,
+)
+EMA_DECAY = Field(
+    "ema_decay",
+    "moving average of G (decay)",
+    "float",
+    0.0,
+    0.9999,
+    0.001,
+    help="above 0, the generator that is scored and saved averages the trained one's weights, "
+    "which smooths out the oscillation of GAN training",
+    advanced=True,
+)
+BATCH_SIZE = batch_size(2, 8192, "; BatchNorm needs two")
 
 
 @dataclass(frozen=True)
@@ -54,15 +106,38 @@ class GANTrainConfig:
 
     def __post_init__(self) -> None:
         check_config("model", self.model, GANConfig)
-        check_choice("loss", self.loss, GAN_LOSSES)
-        check_float("lr_d", self.lr_d, 0.0, 1.0, low_inclusive=False)
-        check_float("lr_g", self.lr_g, 0.0, 1.0, low_inclusive=False)
-        check_float("beta1", self.beta1, 0.0, 0.999)
-        check_int("d_steps", self.d_steps, 1, 20)
-        check_float("ema_decay", self.ema_decay, 0.0, 0.9999)
-        check_int("batch_size", self.batch_size, 2, 8192)  # BatchNorm needs two samples
+        LOSS.check(self.loss)
+        LR_D.check(self.lr_d)
+        LR_G.check(self.lr_g)
+        BETA1.check(self.beta1)
+        D_STEPS.check(self.d_steps)
+        EMA_DECAY.check(self.ema_decay)
+        BATCH_SIZE.check(self.batch_size)
         check_generator_run(self)
         check_memory(self, gan_bytes(self), ("model.arch", "batch_size"))
+
+
+FORM = FormSpec(
+    (
+        ARCH.under("model"),
+        LATENT_DIM.under("model"),
+        LOSS,
+        D_STEPS,
+        LR_D,
+        LR_G,
+        BATCH_SIZE,
+        DATA,
+        SEED,
+        N_SCORE_SAMPLES,
+        MAX_STEPS,
+        MAX_SECONDS,
+        EVAL_EVERY,
+        PRECISION,
+        BETA1,
+        EMA_DECAY,
+        NOISE.under("model"),
+    )
+)
 
 
 class GANTrainer(Trainer):

@@ -15,23 +15,60 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gendl.config import check_choice, check_config, check_float, check_int
+from gendl.config import Field, check_config, check_float, check_int
 from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
 from gendl.device import check_device
-from gendl.models.sequence import SequenceClassifier, SequenceConfig
+from gendl.models.sequence import FORGET_BIAS, HIDDEN_DIM, SequenceClassifier, SequenceConfig
 from gendl.train.common import (
+    EVAL_EVERY,
+    MAX_SECONDS,
+    MAX_STEPS,
+    SEED,
     Metrics,
     OnStep,
     Trainer,
     adam,
+    batch_size,
     check_budget,
+    learning_rate,
     run_trainer,
     scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, sequence_bytes
+from gendl.train.spec import FormSpec
 
 OPTIMIZERS = ("adam", "rmsprop")
+SEQ_LENGTH = Field(
+    "seq_length",
+    "sequence length",
+    "int",
+    MIN_SEQ_LENGTH,
+    MAX_SEQ_LENGTH,
+    1,
+    help="digits in each palindrome; the model must carry the first one to the end",
+    slider=True,
+)
+BATCH_SIZE = batch_size(1, 4096)
+OPTIMIZER = Field(
+    "optimizer",
+    "optimizer",
+    "choice",
+    choices=OPTIMIZERS,
+    help="adam: per-weight step sizes (the default recipe); rmsprop: seed 000's recipe",
+)
+LR = learning_rate()
+CLIP_NORM = Field(
+    "clip_norm",
+    "gradient clipping norm",
+    "float",
+    0.0,
+    1e6,
+    1.0,
+    help="gradients longer than this are scaled down to it before each step",
+    low_inclusive=False,
+    advanced=True,
+)
 
 
 @dataclass(frozen=True)
@@ -52,21 +89,37 @@ class SequenceTrainConfig:
 
     def __post_init__(self) -> None:
         check_config("model", self.model, SequenceConfig)
-        check_int("seq_length", self.seq_length, MIN_SEQ_LENGTH, MAX_SEQ_LENGTH)
-        check_int("batch_size", self.batch_size, 1, 4096)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
-        check_float("clip_norm", self.clip_norm, 0.0, 1e6, low_inclusive=False)
+        SEQ_LENGTH.check(self.seq_length)
+        BATCH_SIZE.check(self.batch_size)
+        OPTIMIZER.check(self.optimizer)
+        LR.check(self.lr)
+        CLIP_NORM.check(self.clip_norm)
         check_budget(self.max_steps, self.max_seconds)
-        check_int("eval_every", self.eval_every, 1, 10_000_000)
+        EVAL_EVERY.check(self.eval_every)
         check_int("eval_batch", self.eval_batch, 1, 100_000)
         if self.solved_acc is not None:
             check_float("solved_acc", self.solved_acc, 0.0, 1.0, low_inclusive=False)
-        check_int("seed", self.seed, 0, 2**31 - 1)
+        SEED.check(self.seed)
         check_device(self.device)
         fields = ("model.hidden_dim", "batch_size", "seq_length", "eval_batch")
         check_memory(self, sequence_bytes(self), fields)
 
+
+FORM = FormSpec(
+    (
+        SEQ_LENGTH,
+        HIDDEN_DIM.under("model"),
+        OPTIMIZER,
+        LR,
+        BATCH_SIZE,
+        SEED,
+        MAX_STEPS,
+        MAX_SECONDS,
+        EVAL_EVERY,
+        CLIP_NORM,
+        FORGET_BIAS.under("model"),
+    )
+)
 
 SWEEP_PRESETS: dict[str, dict[str, Any]] = {
     # one step budget for both models, about twice what the LSTM needs at length 40 (~250 steps);

@@ -9,26 +9,82 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gendl.config import check_choice, check_config, check_float, check_int
+from gendl.config import Field, check_config, check_int
 from gendl.data import BatchStream, load_images
 from gendl.errors import ConfigError
 from gendl.losses import VAE_LIKELIHOODS, vae_loss
-from gendl.models.vae import VAE, VAEConfig
+from gendl.models.vae import LATENT_DIM, PRIOR_COMPONENTS, VAE, VAEConfig
 from gendl.train.common import (
+    DATA,
+    EVAL_EVERY,
+    MAX_SECONDS,
+    MAX_STEPS,
+    N_SCORE_SAMPLES,
+    PRECISION,
+    SEED,
     Metrics,
     OnStep,
     Trainer,
     adam,
+    batch_size,
     check_generator_run,
     grad_norm,
+    learning_rate,
     run_trainer,
     scalars,
     seeded_generator,
 )
 from gendl.train.memory import check_memory, vae_bytes
 from gendl.train.scoring import evaluate_generator
+from gendl.train.spec import FormSpec
 
 LR_SCHEDULES = ("constant", "cosine")
+LIKELIHOOD = Field(
+    "likelihood",
+    "likelihood",
+    "choice",
+    choices=VAE_LIKELIHOODS,
+    help="how the decoder's output scores a real image: the reconstruction term of the loss",
+)
+LOG_NORM_COEF = Field(
+    "log_norm_coef",
+    "weight of log C (continuous Bernoulli)",
+    "float",
+    0.0,
+    10.0,
+    0.1,
+    help="weight of the continuous Bernoulli's normalising constant; 0 drops it",
+    advanced=True,
+)
+LR = learning_rate()
+LR_SCHEDULE = Field(
+    "lr_schedule",
+    "learning-rate schedule",
+    "choice",
+    choices=LR_SCHEDULES,
+    help="cosine: from the learning rate down to 0 at max steps",
+    advanced=True,
+)
+KL_WEIGHT = Field(
+    "kl_weight",
+    "KL weight (beta)",
+    "float",
+    0.0,
+    10.0,
+    0.05,
+    help="Weight of the KL term once warmed up: 1 is the plain ELBO; lower values trade "
+    "the fit to N(0, I) for sharper reconstructions.",
+)
+KL_WARMUP_STEPS = Field(
+    "kl_warmup_steps",
+    "KL warm-up steps",
+    "int",
+    0,
+    10_000_000,
+    100,
+    help="the KL weight rises linearly from 0 to its value over these steps",
+)
+BATCH_SIZE = batch_size(1, 8192)
 
 
 @dataclass(frozen=True)
@@ -54,14 +110,14 @@ class VAETrainConfig:
 
     def __post_init__(self) -> None:
         check_config("model", self.model, VAEConfig)
-        check_choice("likelihood", self.likelihood, VAE_LIKELIHOODS)
-        check_float("log_norm_coef", self.log_norm_coef, 0.0, 10.0)
-        check_float("lr", self.lr, 0.0, 1.0, low_inclusive=False)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        LIKELIHOOD.check(self.likelihood)
+        LOG_NORM_COEF.check(self.log_norm_coef)
+        LR.check(self.lr)
+        LR_SCHEDULE.check(self.lr_schedule)
         if self.lr_schedule == "cosine" and self.max_steps is None:
             raise ConfigError("lr_schedule 'cosine' needs max_steps (it decays to 0 there)")
-        check_float("kl_weight", self.kl_weight, 0.0, 10.0)
-        check_int("kl_warmup_steps", self.kl_warmup_steps, 0, 10_000_000)
+        KL_WEIGHT.check(self.kl_weight)
+        KL_WARMUP_STEPS.check(self.kl_warmup_steps)
         check_int("prior_fit_points", self.prior_fit_points, 10, 1_000_000)
         check_int("prior_fit_iters", self.prior_fit_iters, 1, 1000)
         if self.prior_fit_points < self.model.prior_components:
@@ -69,7 +125,7 @@ class VAETrainConfig:
                 f"prior_fit_points ({self.prior_fit_points}) must be at least "
                 f"model.prior_components ({self.model.prior_components})"
             )
-        check_int("batch_size", self.batch_size, 1, 8192)
+        BATCH_SIZE.check(self.batch_size)
         check_generator_run(self)
         fields = (
             "model.encoder_dims",
@@ -79,6 +135,28 @@ class VAETrainConfig:
             "prior_fit_points",
         )
         check_memory(self, vae_bytes(self), fields)
+
+
+FORM = FormSpec(
+    (
+        LATENT_DIM.under("model"),
+        LIKELIHOOD,
+        LR,
+        KL_WEIGHT,
+        KL_WARMUP_STEPS,
+        PRIOR_COMPONENTS.under("model"),
+        BATCH_SIZE,
+        DATA,
+        SEED,
+        N_SCORE_SAMPLES,
+        MAX_STEPS,
+        MAX_SECONDS,
+        EVAL_EVERY,
+        PRECISION,
+        LOG_NORM_COEF,
+        LR_SCHEDULE,
+    )
+)
 
 
 class VAETrainer(Trainer):

@@ -5,19 +5,23 @@ config diffs. Plain data in (config dicts, metric rows), Plotly figures or table
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
 from gendl.engine.records import Run
 from gendl.engine.records import variant as variant  # re-exported for the run tables' pages
+from gendl.train.timing import step_seconds
 
-# Steps per second of one worker (1 torch thread) at each model's default config (batch 128;
-# sequences of length 20 with 128 hidden units), and seconds per periodic evaluation (GAN/VAE with
-# 2000 scoring samples), measured with Trainer.step on the 2-core development machine while other
-# processes were busy; an idle machine runs up to about twice as fast.
+# Steps per second of one worker (1 torch thread) at each model's reference config
+# (gendl.train.timing.REFERENCE) and seconds per periodic evaluation (GAN/VAE with 2000 scoring
+# samples), measured on the 2-core development machine while other processes were busy. An estimate
+# given a timing cache uses this machine's measured step time instead, and scales the evaluation
+# time by the same factor.
 STEPS_PER_SECOND = {
     "rnn": 60.0,
     "lstm": 15.6,
@@ -52,19 +56,41 @@ def speed_key(family: str, config: dict[str, Any]) -> str:
     return family
 
 
-def estimate_seconds(family: str, config: dict[str, Any]) -> float:
-    """Rough wall time of a run with ``config`` (a full config dict) in one worker.
+def estimate_seconds(
+    family: str, config: dict[str, Any], timing: str | Path | None = None, steps: int | None = None
+) -> float:
+    """Wall time of a run with ``config`` (a full config dict) in one worker, including its start.
+
+    With ``timing`` (a cache folder, ``gendl.train.timing.cache_dir()``), from this machine's step
+    time, measured once and cached there; without, from the development machine's figures above.
+    ``steps``: the steps it is expected to take if fewer than its budget (a task solved early).
+    A time budget caps the estimate.
+    """
+    step_s, eval_s = step_costs(family, config, timing)
+    max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
+    if max_steps is None:
+        return START_SECONDS + max_seconds
+    n = max_steps if steps is None else min(steps, max_steps)
+    seconds = n * step_s + (n // config["eval_every"] + 1) * eval_s
+    return START_SECONDS + (seconds if max_seconds is None else min(seconds, max_seconds))
+
+
+def step_costs(
+    family: str, config: dict[str, Any], timing: str | Path | None = None
+) -> tuple[float, float]:
+    """Seconds per training step and per evaluation of ``config``.
 
     Step cost grows with the square root of the batch size (small batches are overhead-bound), with
     sequence length^0.75 and hidden size^0.9 (fitted to lengths 20/40 and sizes 128/256), and with
-    the discriminator steps per generator step; bfloat16 products cut it. A time budget caps the
-    estimate; a sequence run that solves its task stops earlier. Includes the worker's start.
+    the discriminator steps per generator step; bfloat16 products cut it.
     """
     key = speed_key(family, config)
-    step_s = (config["batch_size"] / 128) ** 0.5 / STEPS_PER_SECOND[key]
+    reference_s = 1 / STEPS_PER_SECOND[key]
+    measured_s = reference_s if timing is None else step_seconds(key, timing)
+    step_s = (config["batch_size"] / 128) ** 0.5 * measured_s
     if config.get("precision") == "bf16":
         step_s /= BF16_SPEEDUP[key]
-    eval_s = EVAL_SECONDS[key]
+    eval_s = EVAL_SECONDS[key] * measured_s / reference_s
     if family == "sequence":
         length = (config["seq_length"] / 20) ** 0.75
         step_s *= length * (config["model"]["hidden_dim"] / 128) ** 0.9
@@ -73,11 +99,53 @@ def estimate_seconds(family: str, config: dict[str, Any]) -> float:
         step_s *= (config["d_steps"] + 1) / 2
     if "n_score_samples" in config:
         eval_s *= 0.2 + 0.8 * config["n_score_samples"] / 2000
-    max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
-    if max_steps is None:
-        return START_SECONDS + max_seconds
-    seconds = max_steps * step_s + (max_steps // config["eval_every"] + 1) * eval_s
-    return START_SECONDS + (seconds if max_seconds is None else min(seconds, max_seconds))
+    return step_s, eval_s
+
+
+def sweep_seconds(
+    configs: Sequence[dict[str, Any]],
+    workers: int,
+    timing: str | Path | None = None,
+    solved_steps: dict[tuple[str, int], float] | None = None,
+) -> float:
+    """Wall time of a sweep of sequence runs, ``workers`` at a time, in the order the RNN vs LSTM
+    page queues them (by length, seed, model). ``solved_steps``: the mean steps a (model, length)
+    cell took in an earlier sweep of the same recipe; a cell that stops once solved takes about as
+    many again."""
+    free = [0.0] * max(1, workers)  # when each worker is next free
+    order = sorted(configs, key=lambda c: (c["seq_length"], c["seed"], c["model"]["model"]))
+    for config in order:
+        steps = None
+        if config.get("solved_acc") is not None and solved_steps:
+            steps = expected_steps(solved_steps, config["model"]["model"], config["seq_length"])
+        seconds = estimate_seconds("sequence", config, timing, steps)
+        heapq.heapreplace(free, free[0] + seconds)  # the next cell goes to the first free worker
+    return max(free)
+
+
+def expected_steps(
+    solved_steps: dict[tuple[str, int], float], model: str, length: int
+) -> int | None:
+    """Steps to solve ``length``, linear between the nearest lengths measured for ``model`` (the
+    nearest one's beyond them); None if none was."""
+    known = sorted((n, steps) for (m, n), steps in solved_steps.items() if m == model)
+    if not known:
+        return None
+    below = [k for k in known if k[0] <= length] or known[:1]
+    above = [k for k in known if k[0] >= length] or known[-1:]
+    (n0, s0), (n1, s1) = below[-1], above[0]
+    weight = 0.0 if n1 == n0 else (length - n0) / (n1 - n0)
+    return round(s0 + weight * (s1 - s0))
+
+
+def solved_steps(result: dict[str, Any] | None) -> dict[tuple[str, int], float]:
+    """(model, length) -> mean steps taken, from a sweep result (``load_sweep_result``)."""
+    rows = result["results"] if result else []
+    return {
+        (row["model"], row["length"]): row["steps_mean"]
+        for row in rows
+        if isinstance(row.get("steps_mean"), (int, float))  # an older file may lack it
+    }
 
 
 def format_duration(seconds: float | None) -> str:
