@@ -12,6 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from gendl.engine.records import Run
+from gendl.views.style import RUN_COLORS, label, likelihood_text, tidy
 
 # Steps per second of one worker (1 torch thread) at each model's default config (batch 128;
 # sequences of length 20 with 128 hidden units), and seconds per periodic evaluation (GAN/VAE with
@@ -150,38 +151,43 @@ def curves_figure(family: str, rows: Sequence[dict[str, Any]], revision: Any = N
                 go.Scatter(
                     x=steps,
                     y=values,
-                    name=key,
+                    name=label(key),
                     yaxis=axis,
                     mode="lines+markers" if sparse else "lines",
                     line={"color": color, "dash": "dot" if axis == "y2" else "solid"},
                 )
             )
     fig.update_layout(
-        xaxis_title="step",
-        yaxis={"title": " / ".join(left)},
-        yaxis2={"title": " / ".join(right), "overlaying": "y", "side": "right", "showgrid": False},
-        legend={"orientation": "h", "y": 1.12},
-        margin={"t": 40, "b": 40, "l": 60, "r": 60},
-        height=380,
+        xaxis_title="training step",
+        yaxis={"title": " / ".join(map(label, left))},
+        yaxis2={
+            "title": " / ".join(map(label, right)),
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+        },
         uirevision=revision,
     )
-    return fig
+    return tidy(fig, height=320)
 
 
 def overlay_figure(curves: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
-    """One line per run (label -> rows) of ``metric`` against step."""
+    """One line per run (name -> rows) of ``metric`` against step, each run its own colour."""
     fig = go.Figure()
-    for label, rows in curves.items():
+    for k, (name, rows) in enumerate(curves.items()):
         steps, values = series(rows, metric)
-        fig.add_trace(go.Scatter(x=steps, y=values, name=label, mode="lines"))
-    fig.update_layout(
-        xaxis_title="step",
-        yaxis_title=metric,
-        height=400,
-        margin={"t": 30, "b": 40},
-        legend={"orientation": "h", "y": 1.12},
-    )
-    return fig
+        color = RUN_COLORS[k % len(RUN_COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=values,
+                name=name,
+                mode="lines+markers" if len(steps) < 30 else "lines",
+                line={"color": color},
+            )
+        )
+    fig.update_layout(xaxis_title="training step", yaxis_title=label(metric))
+    return tidy(fig, height=340)
 
 
 # ---------------------------------------------------------------- run tables
@@ -205,13 +211,14 @@ def run_row(run: Run, owner: str | None) -> dict[str, Any]:
 
 
 def variant(family: str, config: dict[str, Any]) -> str:
-    """A short name for what a run trains: ``lstm L=20``, ``mlp bce``, ``vae z=20``."""
+    """A short name for what a run trains: ``lstm L=20``, ``mlp bce``, ``vae z=20, Bernoulli``."""
     if family == "sequence":
         return f"{config['model']['model']} L={config['seq_length']}"
     if family == "gan":
         return f"{config['model']['arch']} {config['loss']}"
     if family == "vae":
-        return f"vae z={config['model']['latent_dim']}"
+        likelihood = likelihood_text(config).split(" (")[0]
+        return f"vae z={config['model']['latent_dim']}, {likelihood}"
     return config.get("model", {}).get("arch", family)
 
 
