@@ -13,6 +13,7 @@ import streamlit as st
 
 from gendl.engine.runs import RunEngine
 from gendl.errors import GendlError
+from gendl.views.style import PLOT_CONFIG
 
 
 def engine() -> RunEngine:
@@ -91,3 +92,10 @@ def presenting() -> bool:
     if "present" not in st.session_state:
         st.session_state["present"] = st.query_params.get("present") == "1"
     return bool(st.session_state["present"])
+
+
+def show_figure(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
+    """A Plotly figure (in ``where``, default: here) with the dashboard's toolbar, whose camera
+    button downloads a 1920 x 1080 PNG for slides. Returns the chart's selection state when
+    ``on_select`` is given."""
+    return (where or st).plotly_chart(figure, key=key, config=PLOT_CONFIG, **kwargs)

@@ -6,6 +6,7 @@ import math
 
 import streamlit as st
 
+from app_pages.common import show_figure
 from gendl.dynamics import UPDATES, alternating_turn, simultaneous_growth
 from gendl.errors import GendlError
 from gendl.views import cycle
@@ -43,10 +44,13 @@ except GendlError as exc:
     st.stop()
 
 figure_column, table_column = st.columns([3, 2])
-figure_column.plotly_chart(cycle.cycle_figure(paths, lr), key="cycle_path")
+show_figure(cycle.cycle_figure(paths, lr), "cycle_path", figure_column)
 with table_column:
     st.markdown("**The first steps**")
-    st.dataframe(cycle.cycle_table(paths, lr), hide_index=True, key="cycle_table")
+    rows = cycle.cycle_table(paths, lr)
+    three_decimals = st.column_config.NumberColumn(format="%.3f")
+    columns = {name: three_decimals for name in rows[0] if name != "t"}
+    st.dataframe(rows, hide_index=True, column_config=columns, key="cycle_table")
 
 turn = alternating_turn(lr)
 if turn is None:
@@ -62,4 +66,4 @@ growth = (
     f"{simultaneous_growth(lr):.4f}: a rotation that is also a stretch."
 )
 st.markdown(f"{orbit} {growth}")
-st.plotly_chart(cycle.radius_figure(paths, lr), key="cycle_radius")
+show_figure(cycle.radius_figure(paths, lr), "cycle_radius")

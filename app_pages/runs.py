@@ -5,9 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import engine, reported, run_rows, session_owner
+from app_pages.common import engine, reported, run_rows, session_owner, show_figure
 from gendl.engine.export import export_run
 from gendl.engine.records import FAMILY_NAMES, STATES
+from gendl.views.export import sample_grid_gif
+from gendl.views.style import label
 from gendl.views.training import (
     config_diff,
     filter_runs,
@@ -65,9 +67,10 @@ if chosen:
             "metric",
             metrics,
             metrics.index("loss") if "loss" in metrics else 0,
+            format_func=label,
             key="runs_metric",
         )
-        st.plotly_chart(overlay_figure(curves, metric), key="runs_overlay")
+        show_figure(overlay_figure(curves, metric), "runs_overlay")
     else:
         st.caption("The chosen runs have no metrics yet.")
 if len(chosen) >= 2:
@@ -80,8 +83,21 @@ if len(chosen) >= 2:
         st.success("The two configs are identical.")
 
 st.subheader("Export or delete")
-cols = st.columns([2, 1, 1, 1])
+cols = st.columns([2, 1, 1, 1, 1])
 target = cols[0].selectbox("run", list(labels), format_func=labels.get, key="runs_target")
+grids = [(step, path) for step, _, path in engine().artifacts(target, "sample_grid")]
+cols[4].download_button(
+    "Samples as GIF",
+    lambda: sample_grid_gif(grids),
+    f"run{target}_samples.gif",
+    "image/gif",
+    key="runs_gif",
+    on_click="ignore",
+    disabled=not grids,
+    help="the sample grid at every evaluation, as an animated GIF for slides"
+    if grids
+    else "this run saved no sample grids (only GAN and VAE runs do, at each evaluation)",
+)
 
 
 def zip_bytes(run_id: int) -> bytes:

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.common import _engine, engine
 from gendl.engine.runs import TERMINAL_STATES
+from gendl.views.style import label
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 TINY_CLASSIFIER = {"data": "fake", "max_steps": 5, "eval_every": 5, "batch_size": 16}
@@ -112,7 +113,7 @@ def test_overview_shows_shipped_scores_and_tolerates_missing_keys(runs_dir, tmp_
         at = page("overview")
     shipped = at.dataframe[1].value
     assert list(shipped["name"]) == ["VAE", "gan.pt"]
-    assert list(shipped["scores"]) == ["IS 8.10", ""]
+    assert list(shipped["scores"]) == ["inception score 8.10", ""]
 
 
 # ---------------------------------------------------------------- Train
@@ -170,7 +171,7 @@ def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
     assert at.query_params["train_run"] == str(run_id)
     assert engine().status(run_id).config["precision"] == "bf16"
     rerun_until(at, lambda at: engine().status(run_id).step >= 20 and at.image)
-    assert "d_loss" in [trace.name for trace in figure(at, "train_curves").data]
+    assert label("d_loss") in [trace.name for trace in figure(at, "train_curves").data]
 
     at.button(key="train_pause").click().run()
     rerun_until(at, lambda at: controls_agree(at) and "**paused**" in status_line(at))

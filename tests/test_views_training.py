@@ -153,7 +153,7 @@ def test_shipped_rows_tolerate_missing_keys():
         ]
     )
     assert [row["name"] for row in rows] == ["VAE", "gan.pt", "?"]
-    assert [row["scores"] for row in rows] == ["IS 8.00", "", ""]
+    assert [row["scores"] for row in rows] == ["inception score 8.00", "", ""]
 
 
 def test_shipped_rows_put_each_kind_of_score_in_words():
@@ -161,8 +161,8 @@ def test_shipped_rows_put_each_kind_of_score_in_words():
     generator = {"inception_score": 9.1495, "inception_std": 0.0747, "n_samples": 10000}
     rows = shipped_rows([{"scores": classifier}, {"scores": generator}, {"scores": {"fid": 3.5}}])
     assert [row["scores"] for row in rows] == [
-        "test accuracy 99.30%; real MNIST IS 9.74",
-        "IS 9.15 ± 0.07 (10,000 samples)",
+        "test accuracy 99.30%; real MNIST inception score 9.74",
+        "inception score 9.15 ± 0.07 (10,000 samples)",
         "fid 3.5",
     ]
 

@@ -11,13 +11,41 @@ CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
 
 CATALOGUE: list[dict[str, str]] = [
-    {"model": "Vanilla RNN", "seed": "000", "idea": "one tanh state; gradients vanish over time"},
-    {"model": "LSTM", "seed": "000", "idea": "gated cell state carries digits across time"},
-    {"model": "MLP GAN", "seed": "000, 003", "idea": "generator vs discriminator, BCE loss"},
-    {"model": "LSGAN", "seed": "003", "idea": "least-squares loss, steadier gradients"},
-    {"model": "DCGAN", "seed": "003, 004", "idea": "convolutions see strokes and edges"},
-    {"model": "VAE", "seed": "003", "idea": "encoder/decoder, continuous-Bernoulli likelihood"},
-    {"model": "MNIST classifier", "seed": "003", "idea": "judges samples: inception score"},
+    {
+        "model": "Vanilla RNN",
+        "from the course": "assignment 3, part I: the baseline on palindromes",
+        "idea": "one tanh state; gradients vanish over time",
+    },
+    {
+        "model": "LSTM",
+        "from the course": "assignment 3, part I: an LSTM written by hand",
+        "idea": "gated cell state carries digits across time",
+    },
+    {
+        "model": "MLP GAN",
+        "from the course": "assignment 3, part II, and the VAE and GAN notebook",
+        "idea": "generator vs discriminator, binary cross-entropy loss",
+    },
+    {
+        "model": "LSGAN",
+        "from the course": "the VAE and GAN notebook",
+        "idea": "least-squares loss, steadier gradients",
+    },
+    {
+        "model": "DCGAN",
+        "from the course": "the VAE and GAN notebook; assignment 3, part II",
+        "idea": "convolutions see strokes and edges",
+    },
+    {
+        "model": "VAE",
+        "from the course": "the VAE and GAN notebook, part I",
+        "idea": "encoder/decoder, Bernoulli likelihood (binary cross-entropy), closed-form KL",
+    },
+    {
+        "model": "MNIST classifier",
+        "from the course": "the VAE and GAN notebook, part II",
+        "idea": "judges samples: inception score",
+    },
 ]
 
 

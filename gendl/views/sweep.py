@@ -69,6 +69,22 @@ def summarize_points(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def result_table(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sweep's result as a table for a slide or a spreadsheet: a row per model and length
+    with mean and standard deviation of the test accuracy over the seeds, RNN rows first."""
+    ordered = sorted(results, key=lambda r: (r["model"] != "rnn", r["model"], r["length"]))
+    return [
+        {
+            "model": r["model"].upper(),
+            "sequence length": r["length"],
+            "test accuracy (mean)": r["test_acc_mean"],
+            "test accuracy (std)": r.get("test_acc_std"),
+            "seeds": r.get("n_seeds"),
+        }
+        for r in ordered
+    ]
+
+
 def accuracy_figure(
     results: Sequence[dict[str, Any]], points: Sequence[dict[str, Any]] = ()
 ) -> go.Figure:
