@@ -26,7 +26,7 @@ def animated_gif(
 ) -> bytes:
     """An endlessly looping GIF of ``frames`` (arrays (H, W) in [0, 1] or PIL images), each scaled
     by whole pixels to at least GIF_MIN_SIDE and, given ``captions``, with its caption below."""
-    if not frames:
+    if len(frames) == 0:
         raise ConfigError("an animated GIF needs at least one frame, got 0")
     if captions is not None and len(captions) != len(frames):
         raise ConfigError(f"captions: {len(captions)} for {len(frames)} frames; give one each")

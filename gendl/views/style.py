@@ -40,10 +40,10 @@ COURSE_WORDS = {
 }
 _SEED = re.compile(r"\bseeds? (\d{3})((?:\s*(?:,|and|/)\s*\d{3})*)")
 
-# Twelve well separated colours (Plotly's "Dark24" head reordered so neighbours differ in hue).
+# Twelve well separated colours (D3's category10 without its grey, then black, navy, pink).
 RUN_COLORS = (
     "#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #17becf "
-    "#8c564b #e377c2 #7f7f7f #bcbd22 #000080 #ff1493".split()
+    "#8c564b #e377c2 #bcbd22 #000000 #000080 #ff1493".split()
 )
 
 # Plotly's toolbar: "download as PNG" at projector resolution; only the buttons a teacher uses.
