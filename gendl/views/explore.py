@@ -24,7 +24,7 @@ from gendl.latent import (
     interpolate,
 )
 from gendl.metrics import classifier_probs
-from gendl.views.style import tidy
+from gendl.views.style import COLUMN_WIDTH_PX, tidy
 
 ENDPOINT_MODES = ("seeds", "zeros to ones", "digits")
 DIGIT_SEARCH_TRIES = 2000  # a trained generator draws each digit ~200 times in 2000 samples
@@ -253,4 +253,4 @@ def latent_map_figure(
     fig.update_xaxes(range=[lo, hi], title="z1", showgrid=False, zeroline=False)
     fig.update_yaxes(range=[lo, hi], title="z2", scaleanchor="x", showgrid=False, zeroline=False)
     fig.update_layout(clickmode="event+select")
-    return tidy(fig, height=560)
+    return tidy(fig, height=520, legend_width=COLUMN_WIDTH_PX)

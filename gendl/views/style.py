@@ -63,7 +63,8 @@ PLOT_CONFIG: dict[str, Any] = {
 }
 MODEBAR_PX = 34  # the toolbar's strip at the top of a figure; legends sit below it
 LEGEND_ROW_PX = 22
-LEGEND_WIDTH_PX = 620  # a figure's width in a 1024 x 768 window with the sidebar open
+LEGEND_WIDTH_PX = 620  # a full-width figure's legend in a 1024 x 768 window, sidebar open
+COLUMN_WIDTH_PX = 380  # the legend of a figure in a column of the page (GAN cycle, latent map)
 
 
 def label(key: str) -> str:
@@ -101,11 +102,15 @@ def legend_rows(names: list[str], width_px: int = LEGEND_WIDTH_PX) -> int:
     return rows
 
 
-def tidy(fig: go.Figure, height: int | None = None) -> go.Figure:
+def tidy(
+    fig: go.Figure, height: int | None = None, legend_width: int = LEGEND_WIDTH_PX
+) -> go.Figure:
     """The dashboard's layout: a horizontal legend above the plot area and below the toolbar
     (never over an axis title), margins that fit the tick labels, and plain tick numbers."""
     shown = [t.name for t in fig.data if t.name and t.showlegend is not False]
-    top = MODEBAR_PX + (LEGEND_ROW_PX * legend_rows(shown) + 8 if shown else 0)
+    top = MODEBAR_PX + (LEGEND_ROW_PX * legend_rows(shown, legend_width) + 8 if shown else 0)
+    if any(note.yref == "paper" and (note.y or 0) >= 1 for note in fig.layout.annotations):
+        top += LEGEND_ROW_PX  # subplot titles sit above the plot area too
     fig.update_layout(
         legend={
             "orientation": "h",
