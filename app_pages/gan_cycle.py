@@ -16,7 +16,7 @@ BOTH = "both"
 
 st.title("Why GANs cycle")
 st.markdown(
-    "Seed 003 asks: for f(x, y) = xy, what is min_x max_y f? Take alternating gradient steps from "
+    "The course's VAE and GAN notebook asks: for f(x, y) = xy, what is min_x max_y f? Take alternating gradient steps from "
     "(1, 1) with step size 1: first y climbs, y' = y + lr·x, then x descends with the new y, "
     "x' = x - lr·y'. The answer is 0, at the saddle (0, 0), yet the steps never get there: they "
     "**orbit** around it, like a generator and a discriminator that keep undoing each other's "
@@ -35,7 +35,7 @@ update = right.radio("Updates", (*UPDATES, BOTH), index=2, key="cycle_update", b
 a, b, c = st.columns([3, 3, 2])
 x0 = a.number_input("Start x", -5.0, 5.0, 1.0, 0.5, key="cycle_x0", bind=QUERY)
 y0 = b.number_input("Start y", -5.0, 5.0, 1.0, 0.5, key="cycle_y0", bind=QUERY)
-c.button("Seed 003's question (lr 1, 6 steps)", on_click=seed_setting, key="cycle_seed")
+c.button("The notebook's question (lr 1, 6 steps)", on_click=seed_setting, key="cycle_seed")
 
 try:
     paths = cycle.cycle_paths(lr, n_steps, UPDATES if update == BOTH else (update,), (x0, y0))

@@ -36,7 +36,7 @@ QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))
 RECIPES = {
     "default": "one-hot input, Adam 3e-3, LSTM forget bias 3; stops once solved (seconds)",
-    "seed000": "seed 000's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
+    "seed000": "course assignment 3's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
 }
 
 

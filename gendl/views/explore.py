@@ -24,7 +24,7 @@ from gendl.latent import (
     interpolate,
 )
 from gendl.metrics import classifier_probs
-from gendl.views.style import COLUMN_WIDTH_PX, tidy
+from gendl.views.style import COLUMN_WIDTH_PX, LEGEND_WIDTH_PX, tidy
 
 ENDPOINT_MODES = ("seeds", "zeros to ones", "digits")
 DIGIT_SEARCH_TRIES = 2000  # a trained generator draws each digit ~200 times in 2000 samples
@@ -180,7 +180,7 @@ def strip_figure(frames: Frames, gap: int = 3) -> go.Figure:
     fig.update_traces(hovertemplate="pixel %{z:.2f}<extra></extra>")
     fig.update_xaxes(tickvals=centers, ticktext=labels, showgrid=False, zeroline=False)
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
-    return tidy(fig, height=80 + 900 // n)
+    return tidy(fig, height=LEGEND_WIDTH_PX * 28 // (n * (28 + gap)) + 50)  # the strip's aspect
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,8 @@ def latent_map_figure(
     lo, hi = latent.axis[0] - half, latent.axis[-1] + half
     fig = go.Figure()
     classes = frames.predicted if frames.predicted is not None else np.zeros(len(latent.points))
-    frame = {"symbol": "square-open", "size": 560 // len(latent.axis), "line": {"width": 2}}
+    # a frame per grid cell, sized for a map about 300 px wide (a column of a 1024 px window)
+    frame = {"symbol": "square-open", "size": 300 // len(latent.axis), "line": {"width": 1.5}}
     for digit in np.unique(classes):
         mask = classes == digit
         name = f"reads as {digit}" if frames.predicted is not None else "grid point"
@@ -250,7 +251,8 @@ def latent_map_figure(
     source = _mosaic_uri(latent)
     image = {"source": source, "xref": "x", "yref": "y", "x": lo, "y": hi, "layer": "below"}
     fig.add_layout_image(image | {"sizex": hi - lo, "sizey": hi - lo, "sizing": "stretch"})
-    fig.update_xaxes(range=[lo, hi], title="z1", showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[lo, hi], title="z2", scaleanchor="x", showgrid=False, zeroline=False)
+    square = {"range": [lo, hi], "showgrid": False, "zeroline": False, "constrain": "domain"}
+    fig.update_xaxes(title="z1", **square)
+    fig.update_yaxes(title="z2", scaleanchor="x", **square)
     fig.update_layout(clickmode="event+select")
-    return tidy(fig, height=520, legend_width=COLUMN_WIDTH_PX)
+    return tidy(fig, height=440, legend_width=COLUMN_WIDTH_PX)
