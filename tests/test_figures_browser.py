@@ -1,6 +1,7 @@
 """Every figure drawn by plotly.js in Chromium at the width it gets in a 1024 x 768 window, with
 the toolbar shown: no legend box meets an axis title, a subplot title or the toolbar, and no tick
-label is cut at the figure's edge. Screenshots are saved in the test's temporary directory.
+label is cut at the figure's edge. Screenshots are saved in the test's temporary directory. And
+on the dashboard itself, every click on the latent map decodes the clicked point.
 
 Skipped when the playwright package or Chromium is missing (``apt-get install chromium``).
 """
@@ -8,11 +9,15 @@ Skipped when the playwright package or Chromium is missing (``apt-get install ch
 from __future__ import annotations
 
 import json
+import tempfile
+import time
+import urllib.parse
 
 import pytest
 
+from gendl.shipped.catalogue import CHECKPOINT_DIR
 from gendl.views.style import PLOT_CONFIG
-from tests.browser import chromium, missing_browser
+from tests.browser import chromium, dashboard_server, missing_browser
 from tests.test_views_style import every_figure
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
@@ -62,3 +67,41 @@ def test_legends_clear_titles_and_toolbar_and_ticks_fit(tmp_path):
                     problems.append(f"{name}: tick label cut at the side {tick}")
         (tmp_path / "boxes.json").write_text(json.dumps(problems, indent=1))
     assert not problems, "\n".join(problems)
+
+
+MAP_POINTS = ".js-plotly-plot .scatterlayer .trace path.point"
+VAE2D_LABEL = "VAE with a 2-D latent (for the latent map) · vae2d.pt"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CHECKPOINT_DIR / "vae2d.pt").is_file(), reason="no checkpoints/vae2d.pt")
+def test_every_click_on_the_latent_map_decodes_its_point():
+    """Plotly answers a click on a map that holds a selection with an empty one; the page draws
+    the map afresh after each click, so the second and third clicks decode their points too."""
+    with (
+        tempfile.TemporaryDirectory() as runs,
+        dashboard_server({"GENDL_RUNS_DIR": runs}, timeout=120) as url,
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 1024, "height": 1400})
+        query = urllib.parse.urlencode({"latent_generator": VAE2D_LABEL})
+        page.goto(f"{url}/latent?{query}")
+
+        def settled():
+            page.locator(MAP_POINTS).first.wait_for(timeout=120_000)
+            time.sleep(1)
+            status = '[data-testid="stStatusWidget"]'
+            page.wait_for_selector(status, state="hidden", timeout=60_000)
+            time.sleep(1)
+
+        settled()
+        n = page.locator(MAP_POINTS).count()
+        captions = []
+        for k in (5, n // 2, n - 7):
+            box = page.locator(MAP_POINTS).nth(k).bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            settled()
+            lines = page.locator("body").inner_text().splitlines()
+            captions.append([line for line in lines if line.startswith("z = (")])
+    assert all(len(caption) == 1 for caption in captions), captions
+    assert len({caption[0] for caption in captions}) == 3, captions  # a new point each click
