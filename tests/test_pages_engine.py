@@ -258,6 +258,8 @@ def test_rnn_vs_lstm_shows_the_shipped_sweep_per_recipe(runs_dir, tmp_path):
         at = page("rnn_vs_lstm")
         shipped = figure(at, "rnnlstm_shipped_default")
         assert {"RNN", "LSTM"} <= {trace.name for trace in shipped.data}
+        (csv_button,) = at.get("download_button")  # the result table for a slide or spreadsheet
+        assert csv_button.proto.label.endswith("CSV") and csv_button.proto.url.endswith(".csv")
         at.selectbox(key="rnnlstm_recipe").set_value("seed000").run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("sweep_seed000.json" in info.value for info in at.info), (
