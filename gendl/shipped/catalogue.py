@@ -13,38 +13,38 @@ CHECKPOINT_DIR_ENV = "GENDL_CHECKPOINT_DIR"
 CATALOGUE: list[dict[str, str]] = [
     {
         "model": "Vanilla RNN",
-        "from the course": "assignment 3, part I: the baseline on palindromes",
         "idea": "one tanh state; gradients vanish over time",
+        "from the course": "assignment 3, part I",
     },
     {
         "model": "LSTM",
-        "from the course": "assignment 3, part I: an LSTM written by hand",
         "idea": "gated cell state carries digits across time",
+        "from the course": "assignment 3, part I",
     },
     {
         "model": "MLP GAN",
-        "from the course": "assignment 3, part II, and the VAE and GAN notebook",
         "idea": "generator vs discriminator, binary cross-entropy loss",
+        "from the course": "assignment 3, part II; VAE/GAN notebook",
     },
     {
         "model": "LSGAN",
-        "from the course": "the VAE and GAN notebook",
         "idea": "least-squares loss, steadier gradients",
+        "from the course": "VAE/GAN notebook",
     },
     {
         "model": "DCGAN",
-        "from the course": "the VAE and GAN notebook; assignment 3, part II",
         "idea": "convolutions see strokes and edges",
+        "from the course": "VAE/GAN notebook; assignment 3, part II",
     },
     {
         "model": "VAE",
-        "from the course": "the VAE and GAN notebook, part I",
-        "idea": "encoder/decoder, Bernoulli likelihood (binary cross-entropy), closed-form KL",
+        "idea": "encoder/decoder, Bernoulli likelihood, closed-form KL",
+        "from the course": "VAE/GAN notebook, part I",
     },
     {
         "model": "MNIST classifier",
-        "from the course": "the VAE and GAN notebook, part II",
         "idea": "judges samples: inception score",
+        "from the course": "VAE/GAN notebook, part II",
     },
 ]
 

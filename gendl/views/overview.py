@@ -35,7 +35,7 @@ def shipped_name(entry: dict[str, Any]) -> str:
     name = course_words(entry.get("name") or entry.get("file", "?"))
     train_config = entry.get("train_config")
     if entry.get("kind") == "vae" and isinstance(train_config, dict):
-        name += f"; trains with a {likelihood_text(train_config)} likelihood"
+        name += f"; {likelihood_text(train_config).split(' (')[0]} likelihood"
     return name
 
 

@@ -32,11 +32,11 @@ METRIC_LABELS = {
 
 # What each course write-up under the project's seeds did, for text that cites one.
 COURSE_WORDS = {
-    "000": "course assignment 3 (RNN, LSTM and GAN)",
-    "001": "course assignment 3 (LSTM and GAN)",
-    "002": "course assignment 3 (LSTM and GAN)",
-    "003": "the course's VAE and GAN notebook",
-    "004": "course assignment 3 (LSTM and DCGAN)",
+    "000": "course assignment 3",  # one student's report: RNN, LSTM, GAN
+    "001": "course assignment 3",
+    "002": "course assignment 3",
+    "003": "the course's VAE/GAN notebook",  # VAE, inception score, GAN losses, DCGAN
+    "004": "course assignment 3",
 }
 _SEED = re.compile(r"\bseeds? (\d{3})((?:\s*(?:,|and|/)\s*\d{3})*)")
 
@@ -73,7 +73,7 @@ def label(key: str) -> str:
 
 
 def course_words(text: str) -> str:
-    """``"VAE (seed 003, latent 20)"`` -> ``"VAE (the course's VAE and GAN notebook, latent 20)"``."""
+    """``"VAE (seed 003, latent 20)"`` -> ``"VAE (the course's VAE/GAN notebook, latent 20)"``."""
 
     def words(match: re.Match[str]) -> str:
         seeds = [match.group(1), *re.findall(r"\d{3}", match.group(2))]
