@@ -219,6 +219,14 @@ def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
     assert "family" in set(diff["field"]) and "model.arch" in set(diff["field"])
     assert at.get("download_button")
 
+    classifier_run, vae_run = finished_runs
+    gif = {}
+    for run_id in (classifier_run, vae_run):
+        at.selectbox(key="runs_target").set_value(run_id).run()
+        (gif[run_id],) = [b for b in at.get("download_button") if b.proto.id.endswith("runs_gif")]
+    assert gif[classifier_run].proto.disabled  # a classifier saves no sample grids
+    assert not gif[vae_run].proto.disabled and gif[vae_run].proto.label == "Samples as GIF"
+
 
 def test_runs_delete_needs_confirmation_and_ownership(runs_dir, finished_runs):
     long = {**TINY_CLASSIFIER, "max_steps": 100_000}  # the stop always comes before the end

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from gendl.train.vae import VAETrainConfig
+
 # Stored metric keys (what the trainers log, kept in the run store) -> what a figure or table says.
 METRIC_LABELS = {
     "loss": "loss",
@@ -85,9 +87,11 @@ def course_words(text: str) -> str:
 def likelihood_text(train_config: dict[str, Any]) -> str:
     """What a VAE's reconstruction term trains with: the continuous Bernoulli needs a non-zero
     weight on its log C term, otherwise the loss is the plain Bernoulli one."""
-    chosen = train_config.get("likelihood", "bernoulli")
-    if chosen == "continuous_bernoulli" and train_config.get("log_norm_coef", 1.0) != 0:
-        return f"continuous Bernoulli (log C weight {train_config.get('log_norm_coef', 1.0):g})"
+    default = VAETrainConfig()
+    chosen = train_config.get("likelihood", default.likelihood)
+    weight = train_config.get("log_norm_coef", default.log_norm_coef)
+    if chosen == "continuous_bernoulli" and weight != 0:
+        return f"continuous Bernoulli (log C weight {weight:g})"
     return "Bernoulli (binary cross-entropy)"
 
 
@@ -106,7 +110,8 @@ def tidy(
     fig: go.Figure, height: int | None = None, legend_width: int = LEGEND_WIDTH_PX
 ) -> go.Figure:
     """The dashboard's layout: a horizontal legend above the plot area and below the toolbar
-    (never over an axis title), margins that fit the tick labels, and plain tick numbers."""
+    (never over an axis title), margins that fit the tick labels, and flat series centred in
+    their range so the ticks stay round numbers."""
     shown = [t.name for t in fig.data if t.name and t.showlegend is not False]
     top = MODEBAR_PX + (LEGEND_ROW_PX * legend_rows(shown, legend_width) + 8 if shown else 0)
     if any(note.yref == "paper" and (note.y or 0) >= 1 for note in fig.layout.annotations):
