@@ -76,22 +76,26 @@ def history_figure(history: ScoreHistory, reference: float | None = None) -> go.
     upper = history.inception_score + history.inception_std
     lower = history.inception_score - history.inception_std
     fig = go.Figure()
-    band = np.concatenate([history.steps, history.steps[::-1]])
-    fig.add_scatter(
-        x=band,
-        y=np.concatenate([upper, lower[::-1]]),
-        fill="toself",
-        name="± one standard deviation",
-        line={"width": 0},
-        fillcolor="rgba(31,119,180,0.2)",
-        hoverinfo="skip",
-    )
+    one_point = len(history.steps) == 1  # drawn as a point with an error bar, not a band
+    if not one_point:
+        fig.add_scatter(
+            x=np.concatenate([history.steps, history.steps[::-1]]),
+            y=np.concatenate([upper, lower[::-1]]),
+            fill="toself",
+            mode="lines",
+            name="± one standard deviation",
+            line={"width": 0},
+            fillcolor="rgba(31,119,180,0.2)",
+            hoverinfo="skip",
+        )
     fig.add_scatter(
         x=history.steps,
         y=history.inception_score,
         mode="lines+markers",
         name=label("inception_score"),
-        marker={"size": 9 if len(history.steps) == 1 else 6},
+        line={"color": "#1f77b4"},
+        marker={"size": 10 if one_point else 6},
+        error_y={"array": history.inception_std, "visible": one_point},
     )
     if reference is not None:
         fig.add_hline(
@@ -117,6 +121,7 @@ def histogram_heatmap(history: ScoreHistory) -> go.Figure:
             y=list(range(10)),
             z=share.T,
             zmin=0,
+            zmax=max(0.2, float(share.max(initial=0.0))),  # twice uniform at least
             colorscale="Viridis",
             colorbar={"title": "share", "tickformat": ".0%"},
             hovertemplate="step %{x}, digit %{y}: %{z:.1%}<extra></extra>",

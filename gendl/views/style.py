@@ -113,6 +113,8 @@ def tidy(
     (never over an axis title), margins that fit the tick labels, and flat series centred in
     their range so the ticks stay round numbers."""
     shown = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    if len(fig.data) == 1 and fig.layout.showlegend is None:
+        shown = []  # Plotly draws no legend for a lone trace
     top = MODEBAR_PX + (LEGEND_ROW_PX * legend_rows(shown, legend_width) + 8 if shown else 0)
     if any(note.yref == "paper" and (note.y or 0) >= 1 for note in fig.layout.annotations):
         top += LEGEND_ROW_PX  # subplot titles sit above the plot area too
