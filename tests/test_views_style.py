@@ -113,7 +113,8 @@ def test_one_point_history_is_a_point_on_an_axis_from_zero():
     history = ScoreHistory(np.array([1000]), np.array([6.5]), np.array([0.2]), np.ones((1, 10)))
     fig = history_figure(history)
     score = next(t for t in fig.data if t.name == "inception score")
-    assert "markers" in score.mode
+    assert "markers" in score.mode and score.error_y.visible  # a point with its spread
+    assert len(fig.data) == 1  # no band of zero width
     low, high = fig.layout.xaxis.range
     assert low == 0 and 1000 < high <= 1200  # the point sits near the right, where training is
     low, high = fig.layout.yaxis.range
