@@ -85,18 +85,27 @@ if len(chosen) >= 2:
 st.subheader("Export or delete")
 cols = st.columns([2, 1, 1, 1, 1])
 target = cols[0].selectbox("run", list(labels), format_func=labels.get, key="runs_target")
-grids = [(step, path) for step, _, path in engine().artifacts(target, "sample_grid")]
+makes_grids = by_id[target].family in ("gan", "vae")  # they save a sample grid per evaluation
+
+
+def grid_gif(run_id: int) -> bytes:
+    """The run's sample grids over training as a GIF, built when clicked."""
+    return sample_grid_gif(
+        (step, path) for step, _, path in engine().artifacts(run_id, "sample_grid")
+    )
+
+
 cols[4].download_button(
     "Samples as GIF",
-    lambda: sample_grid_gif(grids),
+    lambda: grid_gif(target),
     f"run{target}_samples.gif",
     "image/gif",
     key="runs_gif",
     on_click="ignore",
-    disabled=not grids,
+    disabled=not makes_grids,
     help="the sample grid at every evaluation, as an animated GIF for slides"
-    if grids
-    else "this run saved no sample grids (only GAN and VAE runs do, at each evaluation)",
+    if makes_grids
+    else "only GAN and VAE runs save sample grids",
 )
 
 
