@@ -14,6 +14,7 @@ import streamlit as st
 
 from gendl.engine.runs import RunEngine
 from gendl.errors import GendlError
+from gendl.views.style import PLOT_CONFIG
 
 
 def engine() -> RunEngine:
@@ -153,3 +154,10 @@ def _scale_fonts(node: Any, scale: float) -> None:
                     value["size"] = round(size * scale, 1)
             if key != "template":
                 _scale_fonts(value, scale)
+
+
+def show_figure(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
+    """A Plotly figure (in ``where``, default: here) with the dashboard's toolbar, whose camera
+    button downloads a 1920 x 1080 PNG for slides; enlarged in presenter mode. Returns the chart's selection state when
+    ``on_select`` is given."""
+    return (where or st).plotly_chart(projected(figure), key=key, config=PLOT_CONFIG, **kwargs)

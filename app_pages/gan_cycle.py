@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app_pages.common import projected
+from app_pages.common import show_figure
 from gendl.dynamics import UPDATES, alternating_turn, simultaneous_growth
 from gendl.errors import GendlError
 from gendl.views import cycle
@@ -16,7 +16,7 @@ BOTH = "both"
 
 st.title("Why GANs cycle")
 st.markdown(
-    "Seed 003 asks: for f(x, y) = xy, what is min_x max_y f? Take alternating gradient steps from "
+    "The course's VAE and GAN notebook asks: for f(x, y) = xy, what is min_x max_y f? Take alternating gradient steps from "
     "(1, 1) with step size 1: first y climbs, y' = y + lr·x, then x descends with the new y, "
     "x' = x - lr·y'. The answer is 0, at the saddle (0, 0), yet the steps never get there: they "
     "**orbit** around it, like a generator and a discriminator that keep undoing each other's "
@@ -36,7 +36,7 @@ a, b, _ = st.columns([3, 3, 2])
 x0 = a.number_input("Start x", -5.0, 5.0, 1.0, 0.5, key="cycle_x0", bind=QUERY)
 y0 = b.number_input("Start y", -5.0, 5.0, 1.0, 0.5, key="cycle_y0", bind=QUERY)
 # on a row of its own: a third of the width cuts the label off at 1024 px
-st.button("Seed 003's question (lr 1, 6 steps)", on_click=seed_setting, key="cycle_seed")
+st.button("The notebook's question (lr 1, 6 steps)", on_click=seed_setting, key="cycle_seed")
 
 try:
     paths = cycle.cycle_paths(lr, n_steps, UPDATES if update == BOTH else (update,), (x0, y0))
@@ -45,10 +45,13 @@ except GendlError as exc:
     st.stop()
 
 figure_column, table_column = st.columns([3, 2])
-figure_column.plotly_chart(projected(cycle.cycle_figure(paths, lr)), key="cycle_path")
+show_figure(cycle.cycle_figure(paths, lr), "cycle_path", figure_column)
 with table_column:
     st.markdown("**The first steps**")
-    st.dataframe(cycle.cycle_table(paths, lr), hide_index=True, key="cycle_table")
+    rows = cycle.cycle_table(paths, lr)
+    three_decimals = st.column_config.NumberColumn(format="%.3f")
+    columns = {name: three_decimals for name in rows[0] if name != "t"}
+    st.dataframe(rows, hide_index=True, column_config=columns, key="cycle_table")
 
 turn = alternating_turn(lr)
 if turn is None:
@@ -64,4 +67,4 @@ growth = (
     f"{simultaneous_growth(lr):.4f}: a rotation that is also a stretch."
 )
 st.markdown(f"{orbit} {growth}")
-st.plotly_chart(projected(cycle.radius_figure(paths, lr)), key="cycle_radius")
+show_figure(cycle.radius_figure(paths, lr), "cycle_radius")

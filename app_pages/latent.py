@@ -6,11 +6,12 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
-from app_pages.common import projected
+from app_pages.common import show_figure
 from app_pages.explore_common import classifier, path_position, pick_generator
 from gendl.errors import GendlError
 from gendl.latent import INTERPOLATIONS
 from gendl.views import explore
+from gendl.views.export import animated_gif
 
 QUERY = "query-params"
 
@@ -33,6 +34,23 @@ def walk(
 @st.cache_data(max_entries=4, show_spinner="Decoding the latent map...")
 def map_of(_model: nn.Module, _classifier: nn.Module | None, model_key: tuple) -> explore.LatentMap:
     return explore.latent_map(_model, _classifier)
+
+
+def remember_click(source_id: str) -> None:
+    """Keep the clicked point of the map and draw the map afresh under a new key: Plotly answers a
+    click on a map that already holds a selection with an empty one (plotly.js issue 3248), so a
+    second click would decode nothing."""
+    round_ = st.session_state.get("latent_map_round", 0)
+    event = st.session_state.get(f"latent_map_{round_}") or {}
+    points = event.get("selection", {}).get("points", [])
+    if points:
+        clicked = st.session_state.setdefault("latent_clicked", {})
+        clicked[source_id] = (float(points[-1]["x"]), float(points[-1]["y"]))
+        st.session_state["latent_map_round"] = round_ + 1
+
+
+def strip_captions(frames: explore.Frames) -> list[str]:
+    return [f"alpha {a:.2f}: {frames.caption(i)}" for i, a in enumerate(frames.alphas)]
 
 
 picked = pick_generator("latent")
@@ -86,18 +104,17 @@ with slider_column:
 if model.latent_dim == 2:
     with map_column:
         latent = map_of(model, judge, (source.id, source.stamp()))
-        event = st.plotly_chart(
-            projected(explore.latent_map_figure(latent, path.slider.latents)),
-            key="latent_map",
-            on_select="rerun",
+        clicked = st.session_state.get("latent_clicked", {}).get(source.id)
+        show_figure(
+            explore.latent_map_figure(latent, path.slider.latents, clicked),
+            f"latent_map_{st.session_state.get('latent_map_round', 0)}",
+            on_select=lambda: remember_click(source.id),
             selection_mode="points",
         )
-        points = event.selection.points if event else []
-        if points:
-            z = (points[0]["x"], points[0]["y"])
-            clicked = explore.decode_point(model, z, judge)
-            caption = f"z = ({z[0]:.2f}, {z[1]:.2f}): {clicked.caption(0)}"
-            st.image(explore.digit_png(clicked.images[0], 5), caption=caption)
+        if clicked is not None:
+            point = explore.decode_point(model, clicked, judge)
+            caption = f"z = ({clicked[0]:.2f}, {clicked[1]:.2f}): {point.caption(0)}"
+            st.image(explore.digit_png(point.images[0], 5), caption=caption)
         else:
             st.caption("Click a point of the map to decode it.")
 else:
@@ -106,4 +123,13 @@ else:
         "train a VAE with `--set model.latent_dim=2` to see one."
     )
 st.subheader(f"{n_frames} frames from A to B")
-st.plotly_chart(projected(explore.strip_figure(path.strip)), key="latent_strip")
+show_figure(explore.strip_figure(path.strip), "latent_strip")
+st.download_button(
+    "Download the strip as an animated GIF",
+    lambda: animated_gif(path.strip.images, strip_captions(path.strip)),
+    f"latent_walk_{n_frames}_frames.gif",
+    "image/gif",
+    key="latent_gif",
+    on_click="ignore",
+    icon=":material/download:",
+)

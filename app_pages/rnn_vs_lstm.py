@@ -8,11 +8,11 @@ import streamlit as st
 
 from app_pages.common import (
     engine,
-    projected,
     refuse_unknown_link_value,
     reported,
     run_rows,
     session_owner,
+    show_figure,
 )
 from gendl.engine.runs import TERMINAL_STATES
 from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
@@ -20,10 +20,13 @@ from gendl.errors import ConfigError
 from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
 from gendl.train.timing import cache_dir
+from gendl.views.export import table_csv
+from gendl.views.style import label
 from gendl.views.sweep import (
     accuracy_figure,
     grad_norm_heatmap,
     load_sweep_result,
+    result_table,
     sweep_curves_figure,
 )
 from gendl.views.training import format_duration, solved_steps, sweep_seconds
@@ -32,7 +35,7 @@ QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))
 RECIPES = {
     "default": "one-hot input, Adam 3e-3, LSTM forget bias 3; stops once solved (seconds)",
-    "seed000": "seed 000's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
+    "seed000": "course assignment 3's recipe: scalar input, RMSprop 1e-3, 50,000 steps (hours)",
 }
 
 
@@ -48,11 +51,25 @@ def shipped(recipe: str) -> None:
             return
         results = result["results"]
         seeds = max((r.get("n_seeds") or 0 for r in results), default=0)
-        st.plotly_chart(projected(accuracy_figure(results)), key=f"rnnlstm_shipped_{recipe}")
+        show_figure(accuracy_figure(results), f"rnnlstm_shipped_{recipe}")
         st.caption(
             f"Shipped result ({path.name}): {seeds} seeds per cell, band = one standard deviation; "
             f"the sweep took {format_duration(result.get('wall_s'))}."
         )
+        download_csv(results, f"rnn_vs_lstm_{recipe}.csv", f"rnnlstm_csv_{recipe}")
+
+
+def download_csv(results: list[dict], file_name: str, key: str) -> None:
+    """The result table (model, length, mean and std of test accuracy, seeds) as a CSV file."""
+    st.download_button(
+        "Download the result as CSV",
+        table_csv(result_table(results)),
+        file_name,
+        "text/csv",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -68,24 +85,27 @@ def live(sweep: Sweep) -> None:
     curves = [(c.name, c.model, c.length, rows_of[c.model, c.length, c.seed]) for c in sweep.cells]
     ended = sum(p["state"] in TERMINAL_STATES for p in points)
     st.progress(ended / len(points), text=f"{ended} of {len(points)} runs ended")
-    st.plotly_chart(projected(accuracy_figure(summary(points), points)), key="rnnlstm_accuracy")
+    results = summary(points)
+    show_figure(accuracy_figure(results, points), "rnnlstm_accuracy")
+    download_csv(results, "rnn_vs_lstm_sweep.csv", "rnnlstm_csv_live")
 
     st.subheader("Training curves")
     metric = st.segmented_control(
         "curve",
         ["test_acc", "loss", "train_acc"],
         default="test_acc",
+        format_func=label,
         required=True,
         key="rnnlstm_metric",
     )
-    st.plotly_chart(projected(sweep_curves_figure(curves, metric)), key="rnnlstm_curves")
+    show_figure(sweep_curves_figure(curves, metric), "rnnlstm_curves")
 
     st.subheader("Where the gradient vanishes")
     lengths = sorted({c.length for c in sweep.cells})
     length = st.selectbox("sequence length", lengths, len(lengths) - 1, key="rnnlstm_heat_length")
-    st.plotly_chart(
-        projected(grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS})),
-        key="rnnlstm_heatmap",
+    show_figure(
+        grad_norm_heatmap({m: rows_of.get((m, length, 0), []) for m in SWEEP_MODELS}),
+        "rnnlstm_heatmap",
     )
     st.caption(
         "Norm of d loss / d x_t for each input position t (seed 0), at every evaluation. The "

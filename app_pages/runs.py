@@ -5,9 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import engine, projected, reported, run_rows, session_owner
+from app_pages.common import engine, reported, run_rows, session_owner, show_figure
 from gendl.engine.export import export_run
 from gendl.engine.records import FAMILY_NAMES, STATES
+from gendl.views.export import sample_grid_gif
+from gendl.views.style import label
 from gendl.views.training import (
     config_diff,
     filter_runs,
@@ -68,9 +70,10 @@ if chosen:
             "metric",
             metrics,
             metrics.index("loss") if "loss" in metrics else 0,
+            format_func=label,
             key="runs_metric",
         )
-        st.plotly_chart(projected(overlay_figure(curves, metric)), key="runs_overlay")
+        show_figure(overlay_figure(curves, metric), "runs_overlay")
     else:
         st.caption("The chosen runs have no metrics yet.")
 if len(chosen) >= 2:
@@ -83,8 +86,30 @@ if len(chosen) >= 2:
         st.success("The two configs are identical.")
 
 st.subheader("Export or delete")
-cols = st.columns([2, 1, 1, 1])
+cols = st.columns([2, 1, 1, 1, 1])
 target = cols[0].selectbox("run", list(labels), format_func=labels.get, key="runs_target")
+makes_grids = by_id[target].family in ("gan", "vae")  # they save a sample grid per evaluation
+
+
+def grid_gif(run_id: int) -> bytes:
+    """The run's sample grids over training as a GIF, built when clicked."""
+    return sample_grid_gif(
+        (step, path) for step, _, path in engine().artifacts(run_id, "sample_grid")
+    )
+
+
+cols[4].download_button(
+    "Samples as GIF",
+    lambda: grid_gif(target),
+    f"run{target}_samples.gif",
+    "image/gif",
+    key="runs_gif",
+    on_click="ignore",
+    disabled=not makes_grids,
+    help="the sample grid at every evaluation, as an animated GIF for slides"
+    if makes_grids
+    else "only GAN and VAE runs save sample grids",
+)
 
 
 def zip_bytes(run_id: int) -> bytes:

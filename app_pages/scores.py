@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
-from app_pages.common import projected
+from app_pages.common import show_figure
 from app_pages.explore_common import classifier, classifier_stamp, current_store, pick_generator
 from gendl.errors import GendlError
 from gendl.views import scores as views
@@ -75,7 +75,7 @@ third.metric(
 histograms = {f"{source.label} ({n} samples)": sampled["histogram"]}
 if reference is not None:
     histograms["real MNIST test set"] = reference["histogram"]
-st.plotly_chart(projected(views.histogram_figure(histograms)), key="scores_histogram")
+show_figure(views.histogram_figure(histograms), "scores_histogram")
 
 if source.run_id is None:
     st.info("Scores over training time are kept for runs: pick a run to see them.")
@@ -87,5 +87,5 @@ if len(past.steps) == 0:
     st.stop()
 st.subheader(f"Run {run.id} over training time")
 ref_score = reference["inception_score"] if reference is not None else None
-st.plotly_chart(projected(views.history_figure(past, ref_score)), key="scores_history")
-st.plotly_chart(projected(views.histogram_heatmap(past)), key="scores_heatmap")
+show_figure(views.history_figure(past, ref_score), "scores_history")
+show_figure(views.histogram_heatmap(past), "scores_heatmap")

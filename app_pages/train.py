@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import engine, presenting, run_rows, session_owner
+from app_pages.common import engine, presenting, run_rows, session_owner, show_figure
 from app_pages.form import read_form, render_form
 from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
@@ -209,7 +209,7 @@ def show_run(run: Any) -> None:
         text = run.state
     st.progress(1.0 if run.state == "finished" else fraction, text=text)
     left, right = st.columns([3, 1]) if run.family in ("gan", "vae") else (st.container(), None)
-    left.plotly_chart(curves_figure(run.family, rows, revision=run.id), key="train_curves")
+    show_figure(curves_figure(run.family, rows, revision=run.id), "train_curves", left)
     if right is not None:
         sample_grid(right, run.id)
 

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.common import _engine, engine
 from gendl.engine.runs import TERMINAL_STATES
+from gendl.views.style import label
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
 TINY_CLASSIFIER = {"data": "fake", "max_steps": 5, "eval_every": 5, "batch_size": 16}
@@ -112,7 +113,7 @@ def test_overview_shows_shipped_scores_and_tolerates_missing_keys(runs_dir, tmp_
         at = page("overview")
     shipped = at.dataframe[1].value
     assert list(shipped["name"]) == ["VAE", "gan.pt"]
-    assert list(shipped["scores"]) == ["IS 8.10", ""]
+    assert list(shipped["scores"]) == ["inception score 8.10", ""]
 
 
 # ---------------------------------------------------------------- Train
@@ -198,7 +199,7 @@ def test_train_runs_a_gan_live_then_pause_steps_and_stop(runs_dir):
     assert at.query_params["train_run"] == str(run_id)
     assert engine().status(run_id).config["precision"] == "bf16"
     rerun_until(at, lambda at: engine().status(run_id).step >= 20 and at.image)
-    assert "d_loss" in [trace.name for trace in figure(at, "train_curves").data]
+    assert label("d_loss") in [trace.name for trace in figure(at, "train_curves").data]
 
     at.button(key="train_pause").click().run()
     rerun_until(at, lambda at: controls_agree(at) and "**paused**" in status_line(at))
@@ -247,6 +248,14 @@ def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
     assert "family" in set(diff["field"]) and "model.arch" in set(diff["field"])
     assert at.get("download_button")
 
+    classifier_run, vae_run = finished_runs
+    gif = {}
+    for run_id in (classifier_run, vae_run):
+        at.selectbox(key="runs_target").set_value(run_id).run()
+        (gif[run_id],) = [b for b in at.get("download_button") if b.proto.id.endswith("runs_gif")]
+    assert gif[classifier_run].proto.disabled  # a classifier saves no sample grids
+    assert not gif[vae_run].proto.disabled and gif[vae_run].proto.label == "Samples as GIF"
+
 
 def test_runs_delete_needs_confirmation_and_ownership(runs_dir, finished_runs):
     long = {**TINY_CLASSIFIER, "max_steps": 100_000}  # the stop always comes before the end
@@ -286,6 +295,8 @@ def test_rnn_vs_lstm_shows_the_shipped_sweep_per_recipe(runs_dir, tmp_path):
         at = page("rnn_vs_lstm")
         shipped = figure(at, "rnnlstm_shipped_default")
         assert {"RNN", "LSTM"} <= {trace.name for trace in shipped.data}
+        (csv_button,) = at.get("download_button")  # the result table for a slide or spreadsheet
+        assert csv_button.proto.label.endswith("CSV") and csv_button.proto.url.endswith(".csv")
         at.selectbox(key="rnnlstm_recipe").set_value("seed000").run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("sweep_seed000.json" in info.value for info in at.info), (

@@ -134,6 +134,22 @@ def test_2d_vae_gets_a_clickable_latent_map(generators):
     assert figure["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
     assert any(trace.get("name") == "path" for trace in figure["data"])
     assert "Click a point" in at.caption[-1].value
+    (gif_button,) = at.get("download_button")  # the strip as an animated GIF
+    assert gif_button.proto.label.endswith("animated GIF") and gif_button.proto.deferred_file_id
+
+
+def test_the_last_clicked_point_is_decoded_and_marked_on_the_map(generators):
+    at = AppTest.from_file(str(REPO / "app_pages" / "latent.py"), default_timeout=60)
+    at.query_params.update(latent_generator="VAE · vae2d.pt")
+    at.session_state["latent_clicked"] = {"vae2d.pt": (0.5, -1.0)}
+    at.session_state["latent_map_round"] = 2  # the map was drawn afresh after two clicks
+    at.run()
+    assert_clean(at)
+    figure = chart(at, "latent_map_2")
+    (star,) = [trace for trace in figure["data"] if trace.get("name") == "decoded"]
+    assert (star["x"], star["y"]) == ([0.5], [-1.0])
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert any(caption.startswith("z = (0.50, -1.00)") for caption in captions), captions
 
 
 def test_a_broken_checkpoint_is_a_message_not_a_traceback(generators):

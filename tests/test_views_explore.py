@@ -140,7 +140,11 @@ def test_long_paths_are_thinned_and_escaping_paths_leave_the_view():
     fig = cycle.cycle_figure(paths, 1.0)
     assert len(fig.frames) == cycle.MAX_FRAMES and fig.frames[-1].name == "200"
     half = fig.layout.xaxis.range[1]
-    assert half == pytest.approx(1.15 * cycle.VIEW_LIMIT * np.sqrt(2))
+    orbit, spiral = paths["alternating"], paths["simultaneous"]
+    assert fig.layout.xaxis.range[0] == -half and fig.layout.yaxis.range == (-half, half)
+    assert np.abs(orbit).max() < half  # the whole orbit is in view
+    assert np.abs(spiral[-1]).max() > half  # the spiral has left it
+    assert half < 0.1 * np.abs(spiral).max()  # the view follows the start, not the escape
     escaping = cycle.cycle_figure(cycle.cycle_paths(2.5, 5, ("alternating",)), 2.5)
     assert not any(trace.name and "const" in trace.name for trace in escaping.data)  # no ellipse
 

@@ -107,14 +107,15 @@ def test_gan_curves_hold_d_and_g_loss_on_one_chart_and_sparse_scores_as_markers(
     rows[-1]["inception_score"] = 3.5
     fig = curves_figure("gan", rows)
     traces = {trace.name: trace for trace in fig.data}
-    assert list(traces) == ["d_loss", "g_loss", "inception_score"]
-    np.testing.assert_allclose(traces["g_loss"].y, [2.0 / s for s in range(1, 11)])
-    assert traces["inception_score"].yaxis == "y2" and "markers" in traces["inception_score"].mode
+    assert list(traces) == ["discriminator loss", "generator loss", "inception score"]
+    np.testing.assert_allclose(traces["generator loss"].y, [2.0 / s for s in range(1, 11)])
+    assert traces["inception score"].yaxis == "y2" and "markers" in traces["inception score"].mode
 
 
 def test_sequence_curves_skip_metrics_not_logged_yet():
     rows = [{"step": 1, "loss": 2.3, "train_acc": 0.1, "grad_norm": 1.0}]
-    assert [trace.name for trace in curves_figure("sequence", rows).data] == ["loss", "train_acc"]
+    names = [trace.name for trace in curves_figure("sequence", rows).data]
+    assert names == ["loss", "training accuracy"]
     assert numeric_keys(rows + [{"step": 2, "test_acc": 0.5, "input_grad_norms": [1.0]}]) == [
         "loss",
         "train_acc",
@@ -152,7 +153,7 @@ def test_shipped_rows_tolerate_missing_keys():
         ]
     )
     assert [row["name"] for row in rows] == ["VAE", "gan.pt", "?"]
-    assert [row["scores"] for row in rows] == ["IS 8.00", "", ""]
+    assert [row["scores"] for row in rows] == ["inception score 8.00", "", ""]
 
 
 def test_shipped_rows_put_each_kind_of_score_in_words():
@@ -160,8 +161,8 @@ def test_shipped_rows_put_each_kind_of_score_in_words():
     generator = {"inception_score": 9.1495, "inception_std": 0.0747, "n_samples": 10000}
     rows = shipped_rows([{"scores": classifier}, {"scores": generator}, {"scores": {"fid": 3.5}}])
     assert [row["scores"] for row in rows] == [
-        "test accuracy 99.30%; real MNIST IS 9.74",
-        "IS 9.15 ± 0.07 (10,000 samples)",
+        "test accuracy 99.30%; real MNIST inception score 9.74",
+        "inception score 9.15 ± 0.07 (10,000 samples)",
         "fid 3.5",
     ]
 
@@ -187,7 +188,7 @@ def test_summary_band_matches_numpy_mean_and_sample_std():
     band = next(t for t in fig.data if t.fill == "toself" and t.legendgroup == "rnn")
     mean, std = np.mean(accs["rnn", 10]), np.std(accs["rnn", 10], ddof=1)
     np.testing.assert_allclose(band.y, [mean + std, mean - std])
-    seeds = next(t for t in fig.data if t.name == "RNN seeds")
+    seeds = next(t for t in fig.data if t.name == "RNN, each seed")
     assert sorted(seeds.y) == sorted(accs["rnn", 10])
     assert fig.layout.shapes[0].y0 == CHANCE and fig.layout.shapes[0].line.dash == "dash"
 
@@ -223,16 +224,19 @@ def test_grad_norm_heatmap_is_log10_of_the_logged_norms():
     assert final_test_acc(rows) == 0.7
     fig = grad_norm_heatmap({"rnn": rows, "lstm": []})
     assert [list(row) for row in fig.data[0].z] == grid
-    assert [list(row) for row in fig.data[1].z] == [[None] * 3] * 2  # no evaluation yet: blank
+    assert list(fig.data[1].z) == []  # no evaluation yet: an empty panel
 
 
-def test_grad_norm_heatmap_panels_share_their_rows():
-    """Plotly draws no panel at all when panels on a shared category axis differ in categories."""
-    solved_early = [{"step": 50, "input_grad_norms": [1.0, 0.1]}]
-    longer = [*solved_early, {"step": 100, "input_grad_norms": [1.0, 0.01]}]
-    fig = grad_norm_heatmap({"rnn": longer, "lstm": solved_early})
-    assert list(fig.data[0].y) == list(fig.data[1].y) == [50, 100]
-    assert list(fig.data[1].z[0]) == [0.0, -1.0] and list(fig.data[1].z[1]) == [None, None]
+def test_grad_norm_heatmap_fills_each_panel_and_scales_colours_to_the_logged_norms():
+    """An LSTM that solved the task early has fewer rows than the RNN; its rows fill its panel,
+    and a zero norm (log10 = -12) does not stretch the colour scale over the others."""
+    lstm = [{"step": 50, "input_grad_norms": [1.0, 0.1]}]
+    rnn = [{"step": s, "input_grad_norms": [1e-4, 0.0, 1e-2]} for s in range(50, 1050, 50)]
+    fig = grad_norm_heatmap({"rnn": rnn, "lstm": lstm})
+    assert list(fig.data[0].y) == [str(s) for s in range(50, 1050, 50)]
+    assert list(fig.data[1].y) == ["50"] and fig.data[1].yaxis != fig.data[0].yaxis
+    assert fig.layout.coloraxis.cmin == pytest.approx(-4.0)
+    assert fig.layout.coloraxis.cmax == pytest.approx(0.0)
 
 
 def test_sweep_curves_color_by_model_and_dash_by_length():

@@ -15,13 +15,41 @@ MANIFEST_NAME = "manifest.json"
 CLASSIFIER_NAME = "classifier.pt"  # the shipped classifier every inception score is judged by
 
 CATALOGUE: list[dict[str, str]] = [
-    {"model": "Vanilla RNN", "seed": "000", "idea": "one tanh state; gradients vanish over time"},
-    {"model": "LSTM", "seed": "000", "idea": "gated cell state carries digits across time"},
-    {"model": "MLP GAN", "seed": "000, 003", "idea": "generator vs discriminator, BCE loss"},
-    {"model": "LSGAN", "seed": "003", "idea": "least-squares loss, steadier gradients"},
-    {"model": "DCGAN", "seed": "003, 004", "idea": "convolutions see strokes and edges"},
-    {"model": "VAE", "seed": "003", "idea": "encoder/decoder, continuous-Bernoulli likelihood"},
-    {"model": "MNIST classifier", "seed": "003", "idea": "judges samples: inception score"},
+    {
+        "model": "Vanilla RNN",
+        "idea": "one tanh state; gradients vanish over time",
+        "from the course": "assignment 3, part I",
+    },
+    {
+        "model": "LSTM",
+        "idea": "gated cell state carries digits across time",
+        "from the course": "assignment 3, part I",
+    },
+    {
+        "model": "MLP GAN",
+        "idea": "generator vs discriminator, binary cross-entropy loss",
+        "from the course": "assignment 3, part II; VAE/GAN notebook",
+    },
+    {
+        "model": "LSGAN",
+        "idea": "least-squares loss, steadier gradients",
+        "from the course": "VAE/GAN notebook",
+    },
+    {
+        "model": "DCGAN",
+        "idea": "convolutions see strokes and edges",
+        "from the course": "VAE/GAN notebook; assignment 3, part II",
+    },
+    {
+        "model": "VAE",
+        "idea": "encoder/decoder, Bernoulli likelihood, closed-form KL",
+        "from the course": "VAE/GAN notebook, part I",
+    },
+    {
+        "model": "MNIST classifier",
+        "idea": "judges samples: inception score",
+        "from the course": "VAE/GAN notebook, part II",
+    },
 ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gendl.dynamics import alternating_invariant, play, simultaneous_growth
+from gendl.views.style import COLUMN_WIDTH_PX, tidy
 
 COLORS = {"alternating": "#1f77b4", "simultaneous": "#d62728"}
 MAX_FRAMES = 120  # longer paths are animated every k-th step, so the figure stays small
@@ -83,10 +84,23 @@ def _animation_controls(shown: np.ndarray) -> dict[str, Any]:
     steps = [{"label": str(t), "method": "animate", "args": [[str(t)], still]} for t in shown]
     return {
         "updatemenus": [
-            {"type": "buttons", "direction": "left", "x": 0, "y": -0.13, "buttons": buttons}
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0,
+                "xanchor": "left",
+                "y": -0.16,
+                "buttons": buttons,
+            }
         ],
         "sliders": [
-            {"x": 0.2, "len": 0.8, "y": -0.1, "currentvalue": {"prefix": "step "}, "steps": steps}
+            {
+                "x": 0.45,
+                "len": 0.55,
+                "y": -0.13,
+                "currentvalue": {"prefix": "step "},
+                "steps": steps,
+            }
         ],
     }
 
@@ -140,14 +154,11 @@ def cycle_figure(paths: Mapping[str, np.ndarray], lr: float) -> go.Figure:
         )
         for t in shown
     ]
-    fig.update_layout(
-        **_animation_controls(shown),
-        height=620,
-        margin={"l": 0, "r": 0, "t": 60, "b": 150},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-    )
+    fig.update_layout(**_animation_controls(shown))
     fig.update_xaxes(range=[-half, half], title="x (minimises xy)", zeroline=False)
     fig.update_yaxes(range=[-half, half], title="y (maximises xy)", scaleanchor="x", zeroline=False)
+    tidy(fig, height=480, legend_width=COLUMN_WIDTH_PX)
+    fig.update_layout(margin={"b": 130})  # room for the play button and step slider
     return fig
 
 
@@ -166,9 +177,8 @@ def radius_figure(paths: Mapping[str, np.ndarray], lr: float) -> go.Figure:
             dotted = {"dash": "dot", "color": color}
             fig.add_scatter(x=steps, y=growth, name="r₀ · sqrt(1 + lr²)ᵗ", line=dotted)
     fig.update_xaxes(title="step t")
-    fig.update_yaxes(title="distance to (0, 0)", type="log")
-    fig.update_layout(height=300, margin={"t": 10}, legend={"orientation": "h"})
-    return fig
+    fig.update_yaxes(title="distance to (0, 0)", type="log", tickformat="~g")
+    return tidy(fig, height=260)
 
 
 def cycle_table(

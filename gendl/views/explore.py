@@ -24,6 +24,7 @@ from gendl.latent import (
     interpolate,
 )
 from gendl.metrics import classifier_probs
+from gendl.views.style import COLUMN_WIDTH_PX, LEGEND_WIDTH_PX, tidy
 
 ENDPOINT_MODES = ("seeds", "zeros to ones", "digits")
 DIGIT_SEARCH_TRIES = 2000  # a trained generator draws each digit ~200 times in 2000 samples
@@ -179,8 +180,7 @@ def strip_figure(frames: Frames, gap: int = 3) -> go.Figure:
     fig.update_traces(hovertemplate="pixel %{z:.2f}<extra></extra>")
     fig.update_xaxes(tickvals=centers, ticktext=labels, showgrid=False, zeroline=False)
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
-    fig.update_layout(height=110 + 900 // n, margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    return fig
+    return tidy(fig, height=LEGEND_WIDTH_PX * 28 // (n * (28 + gap)) + 50)  # the strip's aspect
 
 
 @dataclass(frozen=True)
@@ -213,14 +213,18 @@ def _mosaic_uri(latent: LatentMap) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.Figure:
+def latent_map_figure(
+    latent: LatentMap, path: np.ndarray | None = None, clicked: Sequence[float] | None = None
+) -> go.Figure:
     """Decoded digits under their latent points, points colored by the class the classifier reads;
-    ``path`` (n, 2) draws the current interpolation on top. Clicking a point selects it."""
+    ``path`` (n, 2) draws the current interpolation on top, ``clicked`` (z1, z2) the point last
+    decoded. Clicking a point selects it."""
     frames, half = latent.frames, (latent.axis[1] - latent.axis[0]) / 2
     lo, hi = latent.axis[0] - half, latent.axis[-1] + half
     fig = go.Figure()
     classes = frames.predicted if frames.predicted is not None else np.zeros(len(latent.points))
-    frame = {"symbol": "square-open", "size": 560 // len(latent.axis), "line": {"width": 2}}
+    # a frame per grid cell, sized for a map about 300 px wide (a column of a 1024 px window)
+    frame = {"symbol": "square-open", "size": 300 // len(latent.axis), "line": {"width": 1.5}}
     for digit in np.unique(classes):
         mask = classes == digit
         name = f"reads as {digit}" if frames.predicted is not None else "grid point"
@@ -236,12 +240,19 @@ def latent_map_figure(latent: LatentMap, path: np.ndarray | None = None) -> go.F
         fig.add_scatter(
             x=path[:, 0], y=path[:, 1], mode="lines", name="path", line={"color": "white"}
         )
+    if clicked is not None:
+        star = {
+            "symbol": "star",
+            "size": 18,
+            "color": "yellow",
+            "line": {"color": "black", "width": 1},
+        }
+        fig.add_scatter(x=[clicked[0]], y=[clicked[1]], mode="markers", name="decoded", marker=star)
     source = _mosaic_uri(latent)
     image = {"source": source, "xref": "x", "yref": "y", "x": lo, "y": hi, "layer": "below"}
     fig.add_layout_image(image | {"sizex": hi - lo, "sizey": hi - lo, "sizing": "stretch"})
-    fig.update_xaxes(range=[lo, hi], title="z1", showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[lo, hi], title="z2", scaleanchor="x", showgrid=False, zeroline=False)
-    fig.update_layout(
-        height=620, margin={"l": 0, "r": 0, "t": 10, "b": 0}, clickmode="event+select"
-    )
-    return fig
+    square = {"range": [lo, hi], "showgrid": False, "zeroline": False, "constrain": "domain"}
+    fig.update_xaxes(title="z1", **square)
+    fig.update_yaxes(title="z2", scaleanchor="x", **square)
+    fig.update_layout(clickmode="event+select")
+    return tidy(fig, height=440, legend_width=COLUMN_WIDTH_PX)

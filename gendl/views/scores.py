@@ -14,6 +14,7 @@ from torch import nn
 
 from gendl.data import load_images
 from gendl.metrics import class_histogram, classifier_probs, inception_score, score_generator
+from gendl.views.style import label, tidy
 
 
 def sample_scores(
@@ -41,10 +42,10 @@ def histogram_figure(histograms: Mapping[str, Sequence[int]]) -> go.Figure:
         share = np.asarray(counts, dtype=float) / max(1, sum(counts))
         fig.add_bar(x=list(range(10)), y=share, name=name, hovertemplate="%{y:.1%}")
     fig.add_hline(y=0.1, line_dash="dash", annotation_text="uniform", line_color="gray")
-    fig.update_xaxes(title="predicted digit", dtick=1)
-    fig.update_yaxes(title="share of samples", tickformat=".0%")
-    fig.update_layout(height=380, barmode="group", margin={"t": 10}, legend={"orientation": "h"})
-    return fig
+    fig.update_xaxes(title="digit the classifier reads", dtick=1)
+    fig.update_yaxes(title="share of samples", tickformat=".0%", rangemode="tozero")
+    fig.update_layout(barmode="group")
+    return tidy(fig, height=320)
 
 
 @dataclass(frozen=True)
@@ -70,31 +71,41 @@ def score_history(rows: Sequence[Mapping[str, Any]]) -> ScoreHistory:
 
 
 def history_figure(history: ScoreHistory, reference: float | None = None) -> go.Figure:
-    """Inception score over training steps with a +-std band, and real MNIST's as a line."""
+    """Inception score over training steps with a +-std band, and real MNIST's as a line. The
+    step axis starts at 0, so a single evaluation shows as a point where training stands."""
     upper = history.inception_score + history.inception_std
     lower = history.inception_score - history.inception_std
     fig = go.Figure()
-    band = np.concatenate([history.steps, history.steps[::-1]])
+    one_point = len(history.steps) == 1  # drawn as a point with an error bar, not a band
+    if not one_point:
+        fig.add_scatter(
+            x=np.concatenate([history.steps, history.steps[::-1]]),
+            y=np.concatenate([upper, lower[::-1]]),
+            fill="toself",
+            mode="lines",
+            name="± one standard deviation",
+            line={"width": 0},
+            fillcolor="rgba(31,119,180,0.2)",
+            hoverinfo="skip",
+        )
     fig.add_scatter(
-        x=band,
-        y=np.concatenate([upper, lower[::-1]]),
-        fill="toself",
-        name="+- std",
-        line={"width": 0},
-        fillcolor="rgba(31,119,180,0.2)",
-        hoverinfo="skip",
-    )
-    fig.add_scatter(
-        x=history.steps, y=history.inception_score, mode="lines+markers", name="inception score"
+        x=history.steps,
+        y=history.inception_score,
+        mode="lines+markers",
+        name=label("inception_score"),
+        line={"color": "#1f77b4"},
+        marker={"size": 10 if one_point else 6},
+        error_y={"array": history.inception_std, "visible": one_point},
     )
     if reference is not None:
         fig.add_hline(
             y=reference, line_dash="dash", annotation_text="real MNIST", line_color="gray"
         )
-    fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="inception score", rangemode="tozero")
-    fig.update_layout(height=340, margin={"t": 10}, legend={"orientation": "h"})
-    return fig
+    last = int(history.steps.max()) if len(history.steps) else 1
+    fig.update_xaxes(title=label("step"), range=[0, 1.05 * max(last, 1)])
+    top = max([*(upper if len(upper) else [0.0]), reference or 0.0, 1.0])
+    fig.update_yaxes(title=label("inception_score"), range=[0, 1.1 * top])
+    return tidy(fig, height=280)
 
 
 def histogram_heatmap(history: ScoreHistory) -> go.Figure:
@@ -110,12 +121,12 @@ def histogram_heatmap(history: ScoreHistory) -> go.Figure:
             y=list(range(10)),
             z=share.T,
             zmin=0,
+            zmax=max(0.2, float(share.max(initial=0.0))),  # twice uniform at least
             colorscale="Viridis",
             colorbar={"title": "share", "tickformat": ".0%"},
             hovertemplate="step %{x}, digit %{y}: %{z:.1%}<extra></extra>",
         )
     )
-    fig.update_xaxes(title="training step", type="category")
-    fig.update_yaxes(title="predicted digit", dtick=1)
-    fig.update_layout(height=340, margin={"t": 10})
-    return fig
+    fig.update_xaxes(title=label("step"), type="category")
+    fig.update_yaxes(title="digit the classifier reads", dtick=1)
+    return tidy(fig, height=280)

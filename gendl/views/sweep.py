@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gendl.errors import GendlError
+from gendl.views.style import label, tidy
 
 CHANCE = 0.1  # ten digits: guessing the last one is right one time in ten
 COLORS = {"rnn": "#d62728", "lstm": "#1f77b4"}
@@ -37,6 +38,22 @@ def load_sweep_result(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GendlError(f"{path.name} is not a sweep result: {exc}") from exc
     return data
+
+
+def result_table(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sweep's result as a table for a slide or a spreadsheet: a row per model and length
+    with mean and standard deviation of the test accuracy over the seeds, RNN rows first."""
+    ordered = sorted(results, key=lambda r: (r["model"] != "rnn", r["model"], r["length"]))
+    return [
+        {
+            "model": r["model"].upper(),
+            "sequence length": r["length"],
+            "test accuracy (mean)": r["test_acc_mean"],
+            "test accuracy (std)": r.get("test_acc_std"),
+            "seeds": r.get("n_seeds"),
+        }
+        for r in ordered
+    ]
 
 
 def accuracy_figure(
@@ -88,7 +105,7 @@ def accuracy_figure(
                     y=[p["test_acc"] for p in seeds],
                     mode="markers",
                     marker={"color": color, "size": 7, "opacity": 0.6},
-                    name=f"{model.upper()} seeds",
+                    name=f"{model.upper()}, each seed",
                     legendgroup=model,
                     text=[f"seed {p['seed']}" for p in seeds],
                 )
@@ -96,12 +113,9 @@ def accuracy_figure(
     fig.add_hline(y=CHANCE, line_dash="dash", line_color="gray", annotation_text="chance")
     fig.update_layout(
         xaxis_title="sequence length",
-        yaxis={"title": "test accuracy", "range": [0, 1.05]},
-        height=420,
-        margin={"t": 30, "b": 40},
-        legend={"orientation": "h", "y": 1.1},
+        yaxis={"title": label("test_acc"), "range": [0, 1.05], "tickformat": ".0%"},
     )
-    return fig
+    return tidy(fig, height=340)
 
 
 DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
@@ -110,17 +124,17 @@ DASHES = ("solid", "dot", "dash", "longdash", "dashdot")
 def sweep_curves_figure(
     runs: Sequence[tuple[str, str, int, Sequence[dict[str, Any]]]], metric: str
 ) -> go.Figure:
-    """One line of ``metric`` against step per ``(label, model, length, rows)``: the color says
+    """One line of ``metric`` against step per ``(name, model, length, rows)``: the color says
     the model, the dash pattern the sequence length."""
     lengths = sorted({length for _, _, length, _ in runs})
     fig = go.Figure()
-    for label, model, length, rows in runs:
+    for name, model, length, rows in runs:
         points = [(r["step"], r[metric]) for r in rows if isinstance(r.get(metric), (int, float))]
         fig.add_trace(
             go.Scatter(
                 x=[p[0] for p in points],
                 y=[p[1] for p in points],
-                name=label,
+                name=name,
                 mode="lines",
                 line={
                     "color": COLORS.get(model, "#7f7f7f"),
@@ -130,8 +144,8 @@ def sweep_curves_figure(
                 opacity=0.7,
             )
         )
-    fig.update_layout(xaxis_title="step", yaxis_title=metric, height=380, margin={"t": 30, "b": 40})
-    return fig
+    fig.update_layout(xaxis_title="training step", yaxis_title=label(metric))
+    return tidy(fig, height=320)
 
 
 def grad_norm_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[int], list[list[float]]]:
@@ -141,7 +155,7 @@ def grad_norm_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[int], list[list
         norms = row.get("input_grad_norms")
         if norms:
             steps.append(row["step"])
-            grid.append([math.log10(v) if v > 0 else -12.0 for v in norms])
+            grid.append([math.log10(v) if v > 0 else ZERO_NORM for v in norms])
     return steps, grid
 
 
@@ -149,24 +163,20 @@ def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.
     """Side by side per model: training step (rows) by input position (columns), colored by
     log10 |d loss / d x_t|. A vanishing gradient is a dark left edge: early digits stop mattering.
 
-    Every panel gets the same rows, the steps any model evaluated at, blank where a model has no
-    evaluation (it stopped once solved, or has not got there yet): Plotly draws no panel at all
-    when panels sharing a category axis have different categories."""
-    grids = {
-        model: dict(zip(*grad_norm_grid(rows), strict=True))
-        for model, rows in rows_by_model.items()
-    }
-    steps = sorted({step for by_step in grids.values() for step in by_step})
-    width = max((len(row) for by_step in grids.values() for row in by_step.values()), default=0)
-    fig = make_subplots(
-        rows=1, cols=len(grids), subplot_titles=[m.upper() for m in grids], shared_yaxes=True
-    )
-    for col, by_step in enumerate(grids.values(), start=1):
+    Each panel has the steps its model evaluated at (an LSTM that solves the task early has few
+    rows, and they fill its panel). One colour scale for all panels, spanning the 2nd to 98th
+    percentile of the logged values, so a few near-zero norms do not wash the rest out."""
+    grids = {model: grad_norm_grid(rows) for model, rows in rows_by_model.items()}
+    values = [v for _, grid in grids.values() for row in grid for v in row if v > ZERO_NORM]
+    width = max((len(row) for _, grid in grids.values() for row in grid), default=0)
+    titles = [m.upper() for m in grids]
+    fig = make_subplots(rows=1, cols=len(grids), subplot_titles=titles, horizontal_spacing=0.08)
+    for col, (steps, grid) in enumerate(grids.values(), start=1):
         fig.add_trace(
             go.Heatmap(
-                z=[by_step.get(step, [None] * width) for step in steps],
+                z=grid,
                 x=list(range(width)),
-                y=steps,
+                y=[str(step) for step in steps],  # evenly spaced evaluations: a row each
                 coloraxis="coloraxis",
                 hovertemplate="t=%{x}<br>step %{y}<br>log10 norm %{z:.2f}<extra></extra>",
             ),
@@ -174,13 +184,30 @@ def grad_norm_heatmap(rows_by_model: dict[str, Sequence[dict[str, Any]]]) -> go.
             col=col,
         )
         fig.update_xaxes(title_text="input position t", row=1, col=col)
+        fig.update_yaxes(type="category", title_text="training step", row=1, col=col)
     if width:
-        fig.update_xaxes(range=[-0.5, width - 0.5])  # also for a panel with no evaluation yet
-    fig.update_yaxes(type="category")  # evaluations are evenly spaced; one row stays one row
-    fig.update_yaxes(title_text="training step", row=1, col=1)
+        fig.update_xaxes(range=[-0.5, width - 0.5], dtick=max(1, width // 10))
+    low, high = _percentiles(values, 2, 98)
     fig.update_layout(
-        coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 norm"}},
-        height=380,
-        margin={"t": 40, "b": 40},
+        coloraxis={
+            "colorscale": "Viridis",
+            "cmin": low,
+            "cmax": high,
+            "colorbar": {"title": {"text": "log10<br>norm"}, "thickness": 14},
+        },
     )
-    return fig
+    return tidy(fig, height=340)
+
+
+ZERO_NORM = -12.0  # log10 of a norm that is exactly zero
+
+
+def _percentiles(
+    values: Sequence[float], low: float, high: float
+) -> tuple[float, float] | tuple[None, None]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]  # noqa: E731
+    lo, hi = pick(low), pick(high)
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)

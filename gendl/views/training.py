@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from gendl.engine.records import Run
 from gendl.engine.records import variant as variant  # re-exported for the run tables' pages
 from gendl.train.timing import step_seconds
+from gendl.views.style import RUN_COLORS, label, tidy
 
 # Steps per second of one worker (1 torch thread) at each model's reference config
 # (gendl.train.timing.REFERENCE) and seconds per periodic evaluation (GAN/VAE with 2000 scoring
@@ -225,38 +226,43 @@ def curves_figure(family: str, rows: Sequence[dict[str, Any]], revision: Any = N
                 go.Scatter(
                     x=steps,
                     y=values,
-                    name=key,
+                    name=label(key),
                     yaxis=axis,
                     mode="lines+markers" if sparse else "lines",
                     line={"color": color, "dash": "dot" if axis == "y2" else "solid"},
                 )
             )
     fig.update_layout(
-        xaxis_title="step",
-        yaxis={"title": " / ".join(left)},
-        yaxis2={"title": " / ".join(right), "overlaying": "y", "side": "right", "showgrid": False},
-        legend={"orientation": "h", "y": 1.12},
-        margin={"t": 40, "b": 40, "l": 60, "r": 60},
-        height=380,
+        xaxis_title="training step",
+        yaxis={"title": " / ".join(map(label, left))},
+        yaxis2={
+            "title": " / ".join(map(label, right)),
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+        },
         uirevision=revision,
     )
-    return fig
+    return tidy(fig, height=320)
 
 
 def overlay_figure(curves: dict[str, Sequence[dict[str, Any]]], metric: str) -> go.Figure:
-    """One line per run (label -> rows) of ``metric`` against step."""
+    """One line per run (name -> rows) of ``metric`` against step, each run its own colour."""
     fig = go.Figure()
-    for label, rows in curves.items():
+    for k, (name, rows) in enumerate(curves.items()):
         steps, values = series(rows, metric)
-        fig.add_trace(go.Scatter(x=steps, y=values, name=label, mode="lines"))
-    fig.update_layout(
-        xaxis_title="step",
-        yaxis_title=metric,
-        height=400,
-        margin={"t": 30, "b": 40},
-        legend={"orientation": "h", "y": 1.12},
-    )
-    return fig
+        color = RUN_COLORS[k % len(RUN_COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=values,
+                name=name,
+                mode="lines+markers" if len(steps) < 30 else "lines",
+                line={"color": color},
+            )
+        )
+    fig.update_layout(xaxis_title="training step", yaxis_title=label(metric))
+    return tidy(fig, height=340)
 
 
 # ---------------------------------------------------------------- run tables
