@@ -14,6 +14,7 @@ from app_pages.common import (
     session_owner,
     show_figure,
 )
+from gendl.config import config_to_dict
 from gendl.engine.runs import TERMINAL_STATES
 from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
 from gendl.errors import ConfigError
@@ -143,7 +144,8 @@ if cells:
     workers, earlier = engine().pool.max_workers, checkpoint_dir() / f"sweep_{recipe}.json"
     with reported():  # solved cells stop early: about as soon as in the shipped sweep
         steps = solved_steps(load_sweep_result(earlier))
-        seconds = sweep_seconds([c.config for c in cells], workers, cache_dir(), steps)
+        configs = [config_to_dict(c.config) for c in cells]
+        seconds = sweep_seconds(configs, workers, cache_dir(), steps)
         cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 

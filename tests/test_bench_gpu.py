@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -16,7 +17,12 @@ import gpu  # noqa: E402
 def test_the_gpu_bench_runs_on_the_cpu(tmp_path, monkeypatch):
     monkeypatch.setenv("GENDL_LSTM_LOOP", "auto")
     argv = ["--device", "cpu", "--quick", "--out", str(tmp_path), "--only", "quality"]
-    code = gpu.main([*argv, "--only", "lstm", "--presets", "vae", "dcgan"])
+    threads = torch.get_num_threads()
+    try:
+        code = gpu.main([*argv, "--only", "lstm", "--presets", "vae", "dcgan"])
+    finally:  # the bench sets this process's torch up as a worker's; later tests expect defaults
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
     report = json.loads((tmp_path / "gpu.json").read_text())
     assert code == 0, report.get("errors")
     assert report["machine"]["device"].startswith("cpu (")

@@ -109,13 +109,12 @@ def sweep_seconds(
     timing: str | Path | None = None,
     solved_steps: dict[tuple[str, int], float] | None = None,
 ) -> float:
-    """Wall time of a sweep of sequence runs, ``workers`` at a time, in the order the RNN vs LSTM
-    page queues them (by length, seed, model). ``solved_steps``: the mean steps a (model, length)
+    """Wall time of a sweep of sequence runs, ``workers`` at a time, queued in the order given
+    (a :class:`~gendl.engine.sweep.Sweep`'s cells: longest sequences first). ``solved_steps``: the mean steps a (model, length)
     cell took in an earlier sweep of the same recipe; a cell that stops once solved takes about as
     many again."""
     free = [0.0] * max(1, workers)  # when each worker is next free
-    order = sorted(configs, key=lambda c: (c["seq_length"], c["seed"], c["model"]["model"]))
-    for config in order:
+    for config in configs:
         steps = None
         if config.get("solved_acc") is not None and solved_steps:
             steps = expected_steps(solved_steps, config["model"]["model"], config["seq_length"])
