@@ -16,7 +16,7 @@ from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
 from gendl.train import FAMILIES, PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
-from gendl.views.training import curves_figure, estimate_seconds, format_duration, progress, variant
+from gendl.views.training import curves_figure, estimate_seconds, format_duration, progress, run_place, variant
 
 st.title("Train a model")
 preset = st.segmented_control(
@@ -198,7 +198,7 @@ def show_run(run: Any) -> None:
         last["step"], last["elapsed_s"], run.config["max_steps"], run.config["max_seconds"]
     )
     what = f"Run {run.id} · {run.name or run.family} ({variant(run.family, run.config)})"
-    what += f" · **{run.state}** · step {run.step}"
+    what += f" · **{run.state}** · step {run.step} · on {run_place(run, rows)}"
     st.markdown(what + (f" · {run.reason}" if run.reason else ""))
     text = f"{fraction:.0%} of budget"
     if run.state in ("queued", "running"):

@@ -280,8 +280,16 @@ def run_row(run: Run, owner: str | None) -> dict[str, Any]:
         "created": dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M:%S"),
         "owner": "this session" if mine else ("shared" if run.shared else "other session"),
         "control": run.controllable_by(owner),
+        "where": run.where,
         "reason": run.reason or "",
     }
+
+
+def run_place(run: Run, rows: Sequence[dict[str, Any]]) -> str:
+    """Where a run trains: the machine (this one, or a Dask worker's address) and, once its
+    first row is in, the device, ``this machine, cpu (AMD EPYC 7B13, 1 thread)``."""
+    device = next((row["device"] for row in rows if "device" in row), None)
+    return run.where + (f", {device}" if device else "")
 
 
 def filter_runs(
