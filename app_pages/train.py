@@ -16,7 +16,14 @@ from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
 from gendl.train import FAMILIES, PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
-from gendl.views.training import curves_figure, estimate_seconds, format_duration, progress, run_place, variant
+from gendl.views.training import (
+    curves_figure,
+    estimate_seconds,
+    format_duration,
+    progress,
+    run_place,
+    variant,
+)
 
 st.title("Train a model")
 preset = st.segmented_control(
