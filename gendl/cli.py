@@ -151,10 +151,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     # checked before training; an existing FILE.pt is replaced (retraining a shipped checkpoint)
     target = output_path(args.out, ".pt", f"{args.model}.pt", replace=True) if args.out else None
     store = RunStore(args.runs_dir)
-    if not cluster:
+    if not cluster:  # trains in this process, set up as an engine's worker
         run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
+        torch.set_num_threads(args.threads)
+        torch.set_flush_denormal(True)
     last: dict[str, Any] = {}
     bar = tqdm(
         total=config.max_steps,

@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)  # as above, for a test that set up a worker in this process
     # `gendl train` run in-process flushes denormals for its process; later tests (hypothesis
     # among them) need IEEE floats back
     torch.set_flush_denormal(False)

@@ -257,3 +257,13 @@ def test_run_device_is_where_the_latest_worker_trained():
     assert run_device(rows) == "cpu"  # resumed on a CPU-only machine
     assert run_device(rows[:2]) == "cuda:0 (NVIDIA H200)"
     assert run_device([{"step": 1, "loss": 0.5}]) is None
+
+
+def test_run_place_names_the_machine_then_the_device_of_the_first_row():
+    from gendl.views.training import run_place
+
+    rows = [{"step": 1, "device": "cpu (AMD EPYC, 1 thread)"}, {"step": 2}]
+    assert run_place(make_run(1), []) == "this machine"
+    assert run_place(make_run(1), rows) == "this machine, cpu (AMD EPYC, 1 thread)"
+    remote = make_run(2, location="tcp://10.0.0.7:40111")
+    assert run_place(remote, rows[1:]) == "tcp://10.0.0.7:40111"
