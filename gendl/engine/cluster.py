@@ -12,6 +12,7 @@ when a worker dies the scheduler runs the task again on another worker, which re
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import tempfile
@@ -29,6 +30,7 @@ from gendl.errors import GendlError
 log = logging.getLogger(__name__)
 CLUSTER_ENV = "GENDL_CLUSTER"
 CONNECT_TIMEOUT_S = 10.0
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 COMMAND_POLL_S = 0.1  # a worker asks for commands at most this often (one scheduler round trip)
 
 
@@ -142,6 +144,7 @@ def remote_run(run: Run, token: str, threads: int, flush_every: float, checkpoin
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+    _heap_for_tensors()
     with worker_client(separate_thread=False) as client:
         with tempfile.TemporaryDirectory(prefix="gendl-run-") as tmp:
             store = RemoteStore(run, token, Path(tmp), client)
@@ -153,6 +156,19 @@ def remote_run(run: Run, token: str, threads: int, flush_every: float, checkpoin
             state, reason = execute_run(store, run.id, options, interrupted=lambda: store.interrupt)
             store.pending_commands(run.id)  # nothing is left on the scheduler's queue
             return state, reason
+
+
+def _heap_for_tensors() -> None:
+    """Undo what a Dask nanny's MALLOC_TRIM_THRESHOLD_ does to glibc: with it set, every buffer
+    over 128 KiB is mmapped and unmapped again, and a training step spends its time in page
+    faults (an LSTM step ran at 0.56x the speed of a local worker). Buffers up to 64 MiB come from
+    the heap again, which is trimmed only past 256 MiB free."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 64 << 20)
+        libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): no such setting to undo
+        pass
 
 
 # ---------------------------------------------------------------- this machine's side
