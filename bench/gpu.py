@@ -35,7 +35,7 @@ from quality import time_to_quality  # noqa: E402
 from gendl.config import deep_merge  # noqa: E402
 from gendl.device import device_name, resolve_device  # noqa: E402
 from gendl.engine.runs import TERMINAL_STATES, RunEngine  # noqa: E402
-from gendl.engine.sweep import run_sweep, sweep_cells  # noqa: E402
+from gendl.engine.sweep import Sweep, run_sweep  # noqa: E402
 from gendl.models.lstm_bptt import LOOP_ENV  # noqa: E402
 from gendl.train import PRESETS, make_trainer  # noqa: E402
 
@@ -71,12 +71,12 @@ def sweep(device: str, quick: bool, workers: int) -> Result:
     overrides: dict[str, Any] = {"device": device}
     if quick:
         overrides["max_steps"] = 4
-    cells = sweep_cells(["rnn", "lstm"], lengths, seeds, "default", overrides)
+    sweep = Sweep.grid(["rnn", "lstm"], lengths, seeds, "default", overrides)
     with tempfile.TemporaryDirectory() as root:
-        result = run_sweep(cells, workers=workers, root=root)
+        result = run_sweep(sweep, workers=workers, root=root)
     return {
         "wall_s": round(result["wall_s"], 1),
-        "runs": len(cells),
+        "runs": len(sweep.cells),
         "workers": workers,
         "goal_s": SWEEP_GOAL_S,
         "results": result["results"],

@@ -10,7 +10,7 @@ import torch
 
 from gendl.checkpoints import load_checkpoint, load_model
 from gendl.config import config_to_dict
-from gendl.engine.sweep import run_sweep, sweep_cells
+from gendl.engine.sweep import Sweep, run_sweep
 from gendl.metrics import classifier_probs, inception_score
 from gendl.shipped.catalogue import CHECKPOINT_DIR
 from gendl.shipped.manifest import CLASSIFIER_NAME, classifier_scores, read_manifest
@@ -106,8 +106,8 @@ def test_shipped_sweeps_cover_their_grid(name, lengths, seeds):
 def test_a_fresh_sweep_reproduces_the_lesson(tmp_path):
     """The claim above, trained again instead of read from the file: the default recipe at the
     shipped sweep's longest length, one seed per model (about a minute on two cores)."""
-    cells = sweep_cells(["rnn", "lstm"], [40], 1, "default")
-    result = run_sweep(cells, workers=2, root=tmp_path)
+    sweep = Sweep.grid(["rnn", "lstm"], [40], 1, "default")
+    result = run_sweep(sweep, workers=2, root=tmp_path)
     accuracy = {r["model"]: r["test_acc_mean"] for r in result["results"]}
     assert accuracy["lstm"] >= 0.95
     assert accuracy["rnn"] <= 0.6
