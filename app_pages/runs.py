@@ -98,6 +98,7 @@ def grid_gif(run_id: int) -> bytes:
     )
 
 
+has_grids = makes_grids and bool(engine().artifacts(target, "sample_grid"))
 cols[4].download_button(
     "Samples as GIF",
     lambda: grid_gif(target),
@@ -105,10 +106,14 @@ cols[4].download_button(
     "image/gif",
     key="runs_gif",
     on_click="ignore",
-    disabled=not makes_grids,
+    disabled=not has_grids,
     help="the sample grid at every evaluation, as an animated GIF for slides"
-    if makes_grids
-    else "only GAN and VAE runs save sample grids",
+    if has_grids
+    else (
+        "no sample grid yet: the run's first evaluation saves one"
+        if makes_grids
+        else "only GAN and VAE runs save sample grids"
+    ),
 )
 
 
