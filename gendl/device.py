@@ -16,20 +16,25 @@ from typing import Any
 
 import torch
 
+from gendl.config import check_choice
 from gendl.errors import ConfigError
 
-DEVICES = ("auto", "cpu", "cuda")  # plus "cuda:N" for the N-th GPU
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]{1,2})?")
 GPU_RUNS_ENV = "GENDL_GPU_RUNS"  # runs trained at once on each GPU
 DEFAULT_GPU_RUNS = 4
 
 
+def device_choices() -> tuple[str, ...]:
+    """What a form offers on this machine: auto, cpu and each GPU torch sees (cuda:0, ...)."""
+    if not torch.cuda.is_available():
+        return ("auto", "cpu")
+    return ("auto", "cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+
+
 def check_device(value: object, name: str = "device") -> None:
     """``value`` must be auto, cpu, cuda or cuda:N, and a named GPU must exist on this machine."""
     if not isinstance(value, str) or not DEVICE_PATTERN.fullmatch(value):
-        raise ConfigError(
-            f"{name} must be one of {', '.join(DEVICES)} or cuda:N (N a GPU index); got {value!r}"
-        )
+        check_choice(name, value, device_choices())  # the form's words: what it offers here
     if not value.startswith("cuda"):
         return  # "auto" never touches CUDA here: a CPU-only server stays free of it
     if not torch.cuda.is_available():

@@ -60,7 +60,7 @@ def test_every_config_refuses_cuda_without_a_gpu(family, device):
     "value", ["gpu", "CPU", "cuda:", "cuda:-1", "cuda:x", "cuda0", "", 0, None]
 )
 def test_a_device_that_is_not_a_name_is_refused(value):
-    with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda or cuda:N"):
+    with pytest.raises(ConfigError, match="device must be one of auto, cpu"):
         check_device(value)
 
 

@@ -17,6 +17,7 @@ from gendl.metrics import classifier_probs
 from gendl.models.classifier import ARCH, DROPOUT, ClassifierConfig, MNISTClassifier
 from gendl.train.common import (
     DATA,
+    DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
@@ -74,6 +75,7 @@ FORM = FormSpec(
         MAX_STEPS,
         MAX_SECONDS,
         EVAL_EVERY,
+        DEVICE,
     )
 )
 

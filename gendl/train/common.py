@@ -16,7 +16,13 @@ from torch import nn
 
 from gendl.config import Field
 from gendl.data import DATASETS
-from gendl.device import check_device, prepare_device, resolve_device, to_cpu
+from gendl.device import (
+    check_device,
+    device_choices,
+    prepare_device,
+    resolve_device,
+    to_cpu,
+)
 from gendl.errors import ConfigError, GendlError
 
 Metrics = dict[str, Any]
@@ -74,6 +80,14 @@ PRECISION = Field(
     choices=PRECISIONS,
     help="bf16: products and convolutions in bfloat16, weights and losses in float32; "
     "1.5-1.7x faster steps on CPUs with bfloat16 instructions (avx512_bf16), slower on others",
+    advanced=True,
+)
+DEVICE = Field(
+    "device",
+    "train on",
+    "choice",
+    choices=device_choices(),
+    help="auto: the GPU when torch sees one, else the CPU; cuda:N names a GPU",
     advanced=True,
 )
 N_SCORE_SAMPLES = Field(

@@ -18,6 +18,7 @@ from gendl.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from gendl.models.gan import ARCH, GAN, LATENT_DIM, NOISE, GANConfig
 from gendl.train.common import (
     DATA,
+    DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
@@ -136,6 +137,7 @@ FORM = FormSpec(
         BETA1,
         EMA_DECAY,
         NOISE.under("model"),
+        DEVICE,
     )
 )
 

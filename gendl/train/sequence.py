@@ -20,6 +20,7 @@ from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
 from gendl.device import check_device
 from gendl.models.sequence import FORGET_BIAS, HIDDEN_DIM, SequenceClassifier, SequenceConfig
 from gendl.train.common import (
+    DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
@@ -118,6 +119,7 @@ FORM = FormSpec(
         EVAL_EVERY,
         CLIP_NORM,
         FORGET_BIAS.under("model"),
+        DEVICE,
     )
 )
 

@@ -16,6 +16,7 @@ from gendl.losses import VAE_LIKELIHOODS, vae_loss
 from gendl.models.vae import LATENT_DIM, PRIOR_COMPONENTS, VAE, VAEConfig
 from gendl.train.common import (
     DATA,
+    DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
@@ -155,6 +156,7 @@ FORM = FormSpec(
         PRECISION,
         LOG_NORM_COEF,
         LR_SCHEDULE,
+        DEVICE,
     )
 )
 
