@@ -144,7 +144,7 @@ if cells:
     workers, earlier = engine().pool.max_workers, checkpoint_dir() / f"sweep_{recipe}.json"
     with reported():  # solved cells stop early: about as soon as in the shipped sweep
         steps = solved_steps(load_sweep_result(earlier))
-        configs = [config_to_dict(c.config) for c in cells]
+        configs = [config_to_dict(c.config) for c in grid.queued()]
         seconds = sweep_seconds(configs, workers, cache_dir(), steps)
         cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")

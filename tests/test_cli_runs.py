@@ -220,6 +220,7 @@ def test_one_sweep_object_launches_longest_first_and_summarizes_its_runs(tmp_pat
         points = sweep.points(engine)
     order = [cell.name for _, cell in sorted(zip(sweep.run_ids, sweep.cells, strict=True))]
     assert order == ["lstm L=4 seed 0", "rnn L=4 seed 0", "lstm L=3 seed 0", "rnn L=3 seed 0"]
+    assert [cell.name for cell in grid.queued()] == order  # what the duration estimate follows
     assert {(run.owner, run.state) for run in ended} == {("alice", "stopped")}
     assert [p["run_id"] for p in points] == list(sweep.run_ids)
     rows = summary(points)

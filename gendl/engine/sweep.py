@@ -132,6 +132,10 @@ class Sweep:
     def _launch_key(cell: Cell) -> tuple[int, int, str]:
         return (-cell.length, cell.seed, cell.model)
 
+    def queued(self) -> list[Cell]:
+        """The cells in the order :meth:`launch` queues them (what a duration estimate needs)."""
+        return sorted(self.cells, key=self._launch_key)
+
     def runs(self, engine: RunEngine) -> list[tuple[Cell, Run]]:
         return [(c, engine.status(i)) for c, i in zip(self.cells, self.run_ids, strict=True)]
 
