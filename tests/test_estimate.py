@@ -6,8 +6,8 @@ import torch
 from gendl.config import config_to_dict
 from gendl.train import make_trainer, preset_config
 from gendl.train.common import run_trainer
-from gendl.train.timing import FILE_NAME, REFERENCE, machine, step_seconds
-from gendl.views.training import START_SECONDS, estimate_seconds, progress, step_costs
+from gendl.train.timing import FILE_NAME, REFERENCE, machine, start_seconds, step_seconds
+from gendl.views.training import estimate_seconds, progress, step_costs
 
 RUN_S = 6.0  # about how long each run trains
 
@@ -25,7 +25,7 @@ def test_the_estimate_matches_the_eta_of_a_short_run_within_30_percent(tmp_path,
     config = config_to_dict(config)
     step_s, _ = step_costs(family, config, tmp_path)  # times this machine, cached in tmp_path
     config["max_steps"] = n = max(20, round(RUN_S / step_s))
-    estimate = estimate_seconds(family, config, tmp_path) - START_SECONDS  # training alone
+    estimate = estimate_seconds(family, config, tmp_path) - start_seconds(tmp_path)  # training
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker trains
     try:
@@ -46,3 +46,9 @@ def test_step_times_are_measured_once_and_cached(tmp_path):
     (tmp_path / FILE_NAME).write_text(f'{{"{machine()}": {{"rnn": 0.5}}}}')
     assert step_seconds("rnn", tmp_path) == 0.5
     assert set(REFERENCE) == {"rnn", "lstm", "gan", "dcgan", "vae", "classifier"}
+
+
+def test_the_worker_start_is_measured_in_a_new_interpreter_and_cached(tmp_path):
+    first = start_seconds(tmp_path)
+    assert 0.05 < first < 60.0  # a real interpreter importing torch, never free
+    assert start_seconds(tmp_path) == first

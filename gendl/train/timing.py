@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ REFERENCE: dict[str, tuple[str, dict[str, Any]]] = {
     "classifier": ("classifier", {"data": "fake"}),
 }
 FILE_NAME = "step_times.json"
+START_KEY = "worker_start"  # beside the step times: seconds for a worker process to start
 WARMUP_STEPS = 3  # first steps allocate buffers and pick kernels
 MEASURE_S = 1.0
 _lock = threading.Lock()  # one measurement at a time: two would slow each other down
@@ -78,18 +82,41 @@ def measure_step_seconds(kind: str, seconds: float = MEASURE_S) -> float:
         torch.set_flush_denormal(False)
 
 
+def measure_start_seconds() -> float:
+    """Seconds a worker process takes to start: an interpreter importing the training stack."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    begin = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import gendl.engine.worker"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - begin
+
+
 def step_seconds(kind: str, cache: str | Path | None = None) -> float:
     """This machine's seconds per step of ``kind``, from ``step_times.json`` in ``cache`` (default
     :func:`cache_dir`) or measured now (a few seconds) and written there."""
+    return _cached(kind, lambda: measure_step_seconds(kind), cache)
+
+
+def start_seconds(cache: str | Path | None = None) -> float:
+    """This machine's worker start time, cached like the step times."""
+    return _cached(START_KEY, measure_start_seconds, cache)
+
+
+def _cached(key: str, measure: Callable[[], float], cache: str | Path | None) -> float:
     path = Path(cache or cache_dir()) / FILE_NAME
     with _lock:
         cached = _read(path)
         entry = cached.get(machine(), {})
-        if kind not in entry:
-            entry[kind] = measure_step_seconds(kind)
+        if key not in entry:
+            entry[key] = measure()
             cached[machine()] = entry
             _write(path, cached)
-        return float(entry[kind])
+        return float(entry[key])
 
 
 def _read(path: Path) -> dict[str, Any]:

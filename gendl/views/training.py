@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from gendl.engine.records import Run
 from gendl.engine.records import variant as variant  # re-exported for the run tables' pages
-from gendl.train.timing import step_seconds
+from gendl.train.timing import start_seconds, step_seconds
 from gendl.views.style import RUN_COLORS, label, tidy
 
 # Steps per second of one worker (1 torch thread) at each model's reference config
@@ -35,7 +35,9 @@ STEPS_PER_SECOND = {
 # steps per second with precision = "bf16" over fp32, 1 thread (CPU with avx512_bf16)
 BF16_SPEEDUP = {"gan": 1.6, "dcgan": 1.7, "vae": 1.45}
 EVAL_SECONDS = {"rnn": 0.22, "lstm": 0.54, "gan": 1.4, "dcgan": 3.9, "vae": 0.6, "classifier": 6.3}
-START_SECONDS = 6.0  # a worker process starting: Python, the torch import and the data set
+# a worker process starting (Python, the torch import, the data set) where no timing cache is
+# given; with one, this machine's start time is measured once and cached beside its step times
+START_SECONDS = 6.0
 
 # per family: metrics on the left axis (losses) and on the right axis (accuracies, scores)
 CURVES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -68,12 +70,13 @@ def estimate_seconds(
     A time budget caps the estimate.
     """
     step_s, eval_s = step_costs(family, config, timing)
+    start = START_SECONDS if timing is None else start_seconds(timing)
     max_steps, max_seconds = config.get("max_steps"), config.get("max_seconds")
     if max_steps is None:
-        return START_SECONDS + max_seconds
+        return start + max_seconds
     n = max_steps if steps is None else min(steps, max_steps)
     seconds = n * step_s + (n // config["eval_every"] + 1) * eval_s
-    return START_SECONDS + (seconds if max_seconds is None else min(seconds, max_seconds))
+    return start + (seconds if max_seconds is None else min(seconds, max_seconds))
 
 
 def step_costs(
