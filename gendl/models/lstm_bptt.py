@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -211,19 +212,31 @@ def lstm_backward(
     return grad_x, grad_w
 
 
-class LSTMSequence(torch.autograd.Function):
+def loop_function(loops: Callable[[], tuple[Callable, Callable]], doc: str) -> type:
+    """An autograd Function over a forward and a backward time loop with ``lstm_forward``'s and
+    ``lstm_backward``'s signatures; ``loops()`` returns the pair when first needed (a compiled
+    pair is built on first use)."""
+
+    class LoopSequence(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+            h_last, saved = loops()[0](x, weight)
+            ctx.save_for_backward(weight, *saved)
+            ctx.input_dim = x.shape[2]
+            return h_last
+
+        @staticmethod
+        def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+            weight, *saved = ctx.saved_tensors
+            need_x = ctx.needs_input_grad[0]
+            return loops()[1](grad_h, weight, tuple(saved), ctx.input_dim, need_x)
+
+    LoopSequence.__doc__ = doc
+    return LoopSequence
+
+
+LSTMSequence = loop_function(
+    lambda: (lstm_forward, lstm_backward),
     """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H), the time loop in Python (any dtype or
-    device): ``lstm_forward`` and ``lstm_backward``."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        h_last, saved = lstm_forward(x, weight)
-        ctx.save_for_backward(weight, *saved)
-        ctx.input_dim = x.shape[2]
-        return h_last
-
-    @staticmethod
-    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        weight, *saved = ctx.saved_tensors
-        need_x = ctx.needs_input_grad[0]
-        return lstm_backward(grad_h, weight, tuple(saved), ctx.input_dim, need_x)
+    device): ``lstm_forward`` and ``lstm_backward``.""",
+)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from gendl.models.lstm_bptt import lstm_backward, lstm_forward
+from gendl.models.lstm_bptt import loop_function, lstm_backward, lstm_forward
 
 WARMUP_CALLS = 3  # eager calls on a side stream before capture (cuBLAS handles, allocator)
 
@@ -94,18 +94,7 @@ def _compiled() -> tuple[Any, Any]:
     return torch.compile(lstm_forward, **options), torch.compile(lstm_backward, **options)
 
 
-class LSTMCompiledSequence(torch.autograd.Function):
-    """x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H): the Python loop through torch.compile."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        h_last, saved = _compiled()[0](x, weight)
-        ctx.save_for_backward(weight, *saved)
-        ctx.input_dim = x.shape[2]
-        return h_last
-
-    @staticmethod
-    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        weight, *saved = ctx.saved_tensors
-        need_x = ctx.needs_input_grad[0]
-        return _compiled()[1](grad_h, weight, tuple(saved), ctx.input_dim, need_x)
+LSTMCompiledSequence = loop_function(
+    _compiled,
+    "x (B, T, D), weight (H + D + 1, 4H) -> h_T (B, H): the Python loop through torch.compile.",
+)
