@@ -314,7 +314,10 @@ def test_sigkill_of_a_writer_at_random_moments_never_loses_committed_rows(tmp_pa
         ("alice", False, "alice", True),  # her own run
         ("alice", False, "bob", False),  # another session's
         ("alice", True, "bob", True),  # shared with everyone
-        (None, False, "bob", True),  # started from the CLI: nobody's
+        (None, False, "bob", False),  # from before owners were recorded: the CLI's
+        ("cli", False, "bob", False),  # started from the CLI: read-only in a browser
+        ("cli", False, "teacher", True),  # the teacher (class mode) controls all
+        ("alice", False, "teacher", True),
         ("alice", False, None, True),  # the local user (CLI) controls all
     ],
 )
@@ -333,5 +336,6 @@ def test_one_rule_says_who_may_control_a_run(tmp_path, run_owner, shared, asker,
         if allowed:
             engine.delete(run_id, owner=asker)
         else:
-            with pytest.raises(RunError, match="belongs to another session"):
+            reason = "command line" if run_owner in (None, "cli") else "belongs to another session"
+            with pytest.raises(RunError, match=reason):
                 engine.delete(run_id, owner=asker)

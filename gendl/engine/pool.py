@@ -21,6 +21,7 @@ from pathlib import Path
 
 import gendl
 from gendl.device import run_bound
+from gendl.engine.classroom import running_quota
 from gendl.engine.store import ACTIVE_STATES, Run, RunStore, pid_alive, process_started
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class WorkerPool:
 
     def _claim_next(self) -> Run | None:
         # the bound holds across every engine on this store (threads, processes), not per engine
-        return self.store.claim_queued(self.holder, self.max_workers)
+        return self.store.claim_queued(self.holder, self.max_workers, running_quota(self.store))
 
     def _launch(self, run: Run) -> subprocess.Popen:
         package_root = str(Path(gendl.__file__).parent.parent)

@@ -19,6 +19,10 @@ FAMILY_NAMES = ("sequence", "gan", "vae", "classifier")
 MODEL_NAME = "model.pt"  # a run's trained model in gendl.checkpoints format, for the dashboard
 CHECKPOINT_NAME = "checkpoint.pt"  # trainer state for resuming: optimizers, generators, step
 PREVIOUS_NAME = "checkpoint.prev.pt"  # the checkpoint before, used when the newest is damaged
+# owners that are not a browser session: runs started from the command line, and the teacher's
+# (in class mode the teacher's session acts as TEACHER and may control every run)
+CLI_OWNER = "cli"
+TEACHER = "teacher"
 
 # one script per schema version; a database at version k gets scripts k, k+1, ... applied
 MIGRATIONS = (
@@ -68,6 +72,18 @@ MIGRATIONS = (
     """,
     # where a run trains: NULL for this machine's worker processes, else a Dask worker's address
     "ALTER TABLE runs ADD COLUMN location TEXT;",
+    # class mode: when a run was handed a worker (the fair queue serves owners served longest
+    # ago first), the class's settings, and the students' display names
+    """
+    ALTER TABLE runs ADD COLUMN started REAL;
+    CREATE INDEX runs_by_owner ON runs (owner);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE students (
+        owner TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        joined REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -95,6 +111,7 @@ class Run:
     checkpoint: str | None
     checkpoint_step: int | None
     location: str | None = None
+    started: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -112,11 +129,27 @@ class Run:
         """Where the run trains or trained: "this machine", or the Dask worker's address."""
         return self.location or "this machine"
 
+    @property
+    def owned_by_cli(self) -> bool:
+        """Started from the command line (runs from before owners were recorded count as such)."""
+        return self.owner in (None, CLI_OWNER)
+
     def controllable_by(self, owner: str | None) -> bool:
-        """Whether ``owner`` may pause, stop, share or delete this run: its own session, anyone
-        once it is shared or when it has no owner (the CLI's), and ``None`` (the local user) always.
+        """Whether ``owner`` may pause, step, stop, share or delete this run: its own session,
+        anyone once it is shared, the teacher in class mode, and ``None`` (the command line, the
+        machine's user) always. A command-line run is read-only in every browser.
         The one permission rule: the engine enforces it, pages and tables show it."""
-        return owner is None or self.owner in (None, owner) or self.shared
+        if owner is None or owner == TEACHER or self.shared:
+            return True
+        return not self.owned_by_cli and self.owner == owner
+
+    def why_not_controllable(self, owner: str | None) -> str | None:
+        """Why ``owner`` may not control this run, in a sentence for a disabled button; or None."""
+        if self.controllable_by(owner):
+            return None
+        if self.owned_by_cli:
+            return f"run {self.id} was started from the command line: read-only here"
+        return f"run {self.id} belongs to another session: only its owner can control it"
 
 
 def model_name(family: str, config: Any) -> str:

@@ -25,8 +25,10 @@ from typing import Any
 
 from gendl.config import check_int, config_to_dict
 from gendl.engine.backend import Backend
+from gendl.engine.classroom import admit
 from gendl.engine.cluster import CLUSTER_ENV, DaskPool
 from gendl.engine.pool import WorkerPool
+from gendl.engine.records import CLI_OWNER
 from gendl.engine.store import Run, RunStore
 from gendl.errors import GendlError
 
@@ -42,7 +44,9 @@ class RunEngine:
     """Starts, controls and watches runs stored under ``root`` (default ``$GENDL_RUNS_DIR``/runs).
 
     ``owner`` identifies a session; who may control a run is :meth:`Run.controllable_by`
-    (``owner=None`` in a call means the local user, the CLI, who may control all).
+    (``owner=None`` in a call means the machine's user, the command line, who may control all;
+    the runs it starts are owned by ``CLI_OWNER``). Every new run passes :meth:`admit`; queued
+    runs start in the fair order of :mod:`gendl.engine.queue`.
 
     ``backend(store)`` makes what runs the workers (:mod:`gendl.engine.backend`); by default a
     pool of local processes. Workers use one torch thread each by default. Measured on 2 shared cores (classifier, MNIST):
@@ -102,11 +106,21 @@ class RunEngine:
 
         if not isinstance(config, family(family_name).config_cls):
             config = build_config(family_name, config or {})
+        config = config_to_dict(config)
+        self.admit(family_name, config, owner=owner)
         run_id = self.store.create_run(
-            family_name, config_to_dict(config), name=name, owner=owner, shared=shared
+            family_name, config, name=name, owner=owner or CLI_OWNER, shared=shared
         )
         self.pool.wake()
         return run_id
+
+    def admit(
+        self, family_name: str, config: dict[str, Any], n_runs: int = 1, *, owner: str | None = None
+    ) -> None:
+        """Raise ClassError (naming the rule) if ``owner`` may not queue ``n_runs`` runs of
+        ``config`` now: the queue bound, the owner's quota, a class's locks and models
+        (:func:`gendl.engine.classroom.admit`)."""
+        admit(self.store, owner, family_name, config, n_runs)
 
     def pause(self, run_id: int, *, owner: str | None = None) -> None:
         """Pause after the current step (a queued run starts paused); checkpoints the run."""
@@ -177,8 +191,9 @@ class RunEngine:
 
     def _controlled(self, run_id: int, owner: str | None) -> Run:
         run = self.store.get_run(run_id)
-        if not run.controllable_by(owner):
-            raise RunError(f"run {run_id} belongs to another session and is not shared")
+        refusal = run.why_not_controllable(owner)
+        if refusal is not None:
+            raise RunError(refusal)
         return run
 
     def _command(self, run_id: int, command: str, owner: str | None) -> None:

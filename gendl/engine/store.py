@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gendl.engine.queue import Quota, pick_next
 from gendl.engine.records import (
     ACTIVE_STATES,
     COMMANDS,
@@ -38,6 +39,8 @@ from gendl.errors import GendlError
 
 __all__ = ["ACTIVE_STATES", "STATES", "Command", "Run", "RunStore", "StoreError", "pid_alive"]
 
+# a run holds a worker from its claim (pid set while queued) until it ends; a paused run keeps it
+HOLDS_WORKER = "state IN ('running', 'paused') OR (state = 'queued' AND pid IS NOT NULL)"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "runs"
 DB_NAME = "runs.sqlite"
 
@@ -152,6 +155,8 @@ class RunStore:
             holder[0]: me,
             holder[1]: process_started(me),
         }
+        if state != "queued":  # its own worker from the start
+            values["started"] = now
         with self._write() as conn:
             cursor = conn.execute(
                 f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
@@ -170,17 +175,18 @@ class RunStore:
             raise StoreError(f"no run with id {run_id!r} in {self.path}")
         return Run.from_row(rows[0])
 
-    def list_runs(self, states: Iterable[str] | None = None) -> list[Run]:
-        """All runs, newest first; ``states`` restricts to those states."""
-        if states is None:
-            rows = self._read("SELECT * FROM runs ORDER BY id DESC")
-        else:
+    def list_runs(self, states: Iterable[str] | None = None, owner: str | None = None) -> list[Run]:
+        """All runs, newest first; ``states`` restricts to those states, ``owner`` to one owner's."""
+        where, params = [], []
+        if states is not None:
             states = tuple(states)
-            marks = ", ".join("?" * len(states))
-            rows = self._read(
-                f"SELECT * FROM runs WHERE state IN ({marks}) ORDER BY id DESC", states
-            )
-        return [Run.from_row(row) for row in rows]
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += states
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        return [Run.from_row(row) for row in self._read(sql + " ORDER BY id DESC", params)]
 
     def update_run(
         self,
@@ -215,37 +221,64 @@ class RunStore:
         with self._write() as conn:
             return conn.execute(sql, params).rowcount == 1
 
-    def claim_queued(self, holder: tuple[int, int | None], max_active: int) -> Run | None:
-        """Hand the oldest queued run of engine ``holder`` (pid, start time) to that engine, if
-        fewer than ``max_active`` runs hold a worker now; None otherwise.
+    def claim_queued(
+        self, holder: tuple[int, int | None], max_active: int, quota: Quota | None = None
+    ) -> Run | None:
+        """Hand engine ``holder`` (pid, start time) the run the fair queue serves next
+        (:func:`gendl.engine.queue.pick_next`, with ``quota`` an owner's running quota), if it is
+        one this engine queued and fewer than ``max_active`` runs hold a worker now; else None.
 
         Counting and claiming are one transaction, so engines in any number of threads or
-        processes sharing this store never run more than ``max_active`` runs at once between
-        them. A run holds a worker from its claim (``pid`` set while queued) until it ends; a
-        paused run keeps its worker.
+        processes sharing this store (the dashboard, CLI trains and sweeps) never run more than
+        ``max_active`` runs at once between them, and serve owners in one fair order. A run holds
+        a worker from its claim (``pid`` set while queued) until it ends; a paused run keeps it.
         """
-        active = (
-            "SELECT COUNT(*) FROM runs WHERE state IN ('running', 'paused') "
-            "OR (state = 'queued' AND pid IS NOT NULL)"
-        )
-        oldest = (
-            "SELECT * FROM runs WHERE state = 'queued' AND pid IS NULL AND engine_pid = ? "
-            "AND engine_started IS ? ORDER BY id LIMIT 1"
+        mine = (
+            "SELECT 1 FROM runs WHERE state = 'queued' AND pid IS NULL AND engine_pid = ? LIMIT 1"
         )
         # read first: an engine polls several times a second and rarely has anything to claim
-        if self._read(active)[0][0] >= max_active or not self._read(oldest, holder):
+        if not self._read(mine, holder[:1]):
             return None
         with self._write() as conn:
-            if conn.execute(active).fetchone()[0] >= max_active:
-                return None
-            row = conn.execute(oldest, holder).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE runs SET pid = ?, pid_started = ?, updated = ? WHERE id = ?",
-                (*holder, time.time(), row["id"]),
+            active = dict(
+                conn.execute(
+                    f"SELECT owner, COUNT(*) FROM runs WHERE {HOLDS_WORKER} GROUP BY owner"
+                ).fetchall()
             )
-        return Run.from_row(row)
+            if sum(active.values()) >= max_active:
+                return None
+            queued = conn.execute(
+                "SELECT id, owner, engine_pid, engine_started FROM runs "
+                "WHERE state = 'queued' AND pid IS NULL ORDER BY id"
+            ).fetchall()
+            last = conn.execute(
+                "SELECT owner, MAX(started) FROM runs WHERE started IS NOT NULL GROUP BY owner"
+            ).fetchall()
+            chosen = pick_next(
+                [(row[0], row[1]) for row in queued], active, dict(last), quota or (lambda o: None)
+            )
+            row = next((r for r in queued if r[0] == chosen), None)
+            if row is None or (row[2], row[3]) != tuple(holder):
+                return None  # nothing to start, or another engine's run is next: it claims it
+            now = time.time()
+            conn.execute(
+                "UPDATE runs SET pid = ?, pid_started = ?, started = ?, updated = ? WHERE id = ?",
+                (*holder, now, now, chosen),
+            )
+            claimed = conn.execute("SELECT * FROM runs WHERE id = ?", (chosen,)).fetchone()
+        return Run.from_row(claimed)
+
+    def queue_state(self) -> tuple[list[tuple[int, str | None]], dict, dict]:
+        """What the fair queue decides from: ``(run id, owner)`` of the runs waiting for a worker,
+        runs holding a worker per owner, and when each owner was last handed a worker."""
+        queued = self._read(
+            "SELECT id, owner FROM runs WHERE state = 'queued' AND pid IS NULL ORDER BY id"
+        )
+        active = self._read(f"SELECT owner, COUNT(*) FROM runs WHERE {HOLDS_WORKER} GROUP BY owner")
+        last = self._read(
+            "SELECT owner, MAX(started) FROM runs WHERE started IS NOT NULL GROUP BY owner"
+        )
+        return [tuple(r) for r in queued], {r[0]: r[1] for r in active}, {r[0]: r[1] for r in last}
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run's rows (metrics, artifacts, commands) and its directory."""
@@ -332,3 +365,17 @@ class RunStore:
 
     def clear_commands(self, run_id: int) -> None:
         self.take_commands(run_id, 2**62)
+
+    # ------------------------------------------------------------ settings (class mode's)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A stored setting (JSON), or ``default``: kept across server restarts."""
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def put_setting(self, key: str, value: Any) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gendl.config import check_choice, check_int, deep_merge
+from gendl.config import check_choice, check_int, config_to_dict, deep_merge
 from gendl.engine.runs import TERMINAL_STATES, RunEngine
 from gendl.engine.store import Run
 from gendl.errors import ConfigError
@@ -122,6 +122,8 @@ class Sweep:
         runs do not start last and leave a worker idle; RNN and LSTM of a length side by side, so
         both curves fill in together."""
         order = sorted(range(len(self.cells)), key=lambda k: self._launch_key(self.cells[k]))
+        for cell in {cell.model: cell for cell in self.cells}.values():  # all or nothing
+            engine.admit("sequence", config_to_dict(cell.config), len(self.cells), owner=owner)
         ids = [0] * len(self.cells)
         for k in order:
             cell = self.cells[k]
