@@ -12,9 +12,20 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from gendl.engine.classroom import (
+    NAME_MAX,
+    ClassError,
+    check_teacher,
+    class_mode,
+    join,
+    students,
+)
+from gendl.engine.records import TEACHER
 from gendl.engine.runs import RunEngine
 from gendl.errors import GendlError
 from gendl.views.style import PLOT_CONFIG
+
+TEACHER_BROWSERS = "teacher_browsers"  # store setting: the browsers that opened the teacher link
 
 
 def engine() -> RunEngine:
@@ -53,6 +64,79 @@ def _xsrf_token(cookie: str) -> bytes | None:
     if version != "2" or not mask_bytes:
         return None
     return bytes(b ^ mask_bytes[k % len(mask_bytes)] for k, b in enumerate(masked_bytes))
+
+
+# ---------------------------------------------------------------- class mode: who is looking
+
+
+def in_class() -> bool:
+    """Whether this server serves a class (``python -m gendl class``)."""
+    return class_mode()
+
+
+def is_teacher() -> bool:
+    """Whether this browser holds the teacher role: it opened the teacher link (``?teacher=SECRET``)
+    once. The secret is taken out of the address bar (the board is projected) and the browser is
+    remembered in the store, so a reload or another tab of it stays the teacher's."""
+    if not in_class():
+        return False
+    if st.session_state.get("common_teacher"):
+        return True
+    given = st.query_params.get("teacher")
+    store = engine().store
+    if given is not None:
+        del st.query_params["teacher"]
+        try:
+            check_teacher(given)
+        except ClassError as exc:
+            st.session_state["common_teacher_refused"] = str(exc)
+            return False
+        browsers = store.setting(TEACHER_BROWSERS, [])
+        if session_owner() not in browsers:
+            store.put_setting(TEACHER_BROWSERS, [*browsers, session_owner()])
+        st.session_state["common_teacher"] = True
+        return True
+    if session_owner() in store.setting(TEACHER_BROWSERS, []):
+        st.session_state["common_teacher"] = True
+    return bool(st.session_state.get("common_teacher"))
+
+
+def teacher_refusal() -> str:
+    """Why this browser is not the teacher, for the teacher page."""
+    return st.session_state.get(
+        "common_teacher_refused", "the teacher page needs the teacher link (it carries the secret)"
+    )
+
+
+def viewer() -> str:
+    """Who this session acts as in engine calls: the teacher (class mode, may control every run)
+    or this browser (:func:`session_owner`)."""
+    return TEACHER if is_teacher() else session_owner()
+
+
+def student_name() -> str | None:
+    """This browser's display name in the class, or None before it joined."""
+    return students(engine().store).get(session_owner())
+
+
+def join_form(key: str) -> str | None:
+    """A student's display-name form (once per browser): returns the name once joined."""
+    name = student_name()
+    if name is not None or is_teacher():
+        return name
+    with st.form(f"{key}_join", border=True):
+        typed = st.text_input(
+            "Your display name",
+            max_chars=NAME_MAX,
+            placeholder="e.g. Ada L.",
+            help=f"1 to {NAME_MAX} characters, unique in this class; shown on the class board",
+            key=f"{key}_name",
+        )
+        if st.form_submit_button("Join the class", type="primary"):
+            with reported():
+                name = join(engine().store, session_owner(), typed)
+                st.rerun()
+    return name
 
 
 def refuse_unknown_link_value(key: str, choices: Iterable[str], hint: str = "") -> None:
