@@ -88,29 +88,37 @@ def start_times(
     slots: int,
     quota: Quota = _no_quota,
 ) -> dict[int, float]:
-    """Seconds from now until each queued run in ``order`` starts: runs take the earliest free of
-    ``slots`` workers, after an owner at quota has seen one of their runs end.
+    """Seconds from now until each queued run in ``order`` starts: whenever one of ``slots``
+    workers is free, the first run in ``order`` whose owner is under quota takes it (an owner at
+    quota waits for one of their runs to end and holds up nobody behind them).
 
     ``durations``: each queued run's expected seconds; ``running_left``: ``(owner, seconds left)``
-    of each run holding a worker now.
+    of each run holding a worker now (more than ``slots`` of them: a worker frees only when enough
+    have ended). A run that can never start (a quota of 0) gets ``math.inf``.
     """
-    free = sorted(left for _, left in running_left)[:slots]
-    free += [0.0] * (slots - len(free))
+    lefts = sorted(left for _, left in running_left)
+    free = [0.0] * max(0, slots - len(lefts)) + lefts[max(0, len(lefts) - slots) :]
     heapq.heapify(free)
     ends: dict[Owner, list[float]] = defaultdict(list)  # each owner's runs' end times
     for owner, left in running_left:
         ends[owner].append(left)
-    starts: dict[int, float] = {}
-    for run_id in order:
-        owner = owners[run_id]
-        at = heapq.heappop(free)
-        limit = quota(owner)
-        if limit is not None:
-            later = sorted(end for end in ends[owner] if end > at)
-            if len(later) >= limit:  # wait until enough of the owner's runs have ended
-                at = later[len(later) - limit]
+    waiting, starts = list(order), {}
+    while waiting and free:
+        at = heapq.heappop(free)  # workers free up in time order, so every start so far is <= at
+        held = {o: sum(end > at for end in ends[o]) for o in {owners[r] for r in waiting}}
+        run_id = next((r for r in waiting if _under(quota, owners[r], held)), None)
+        if run_id is None:  # every waiting owner is at quota: the worker idles until a run ends
+            later = [end for o in held for end in ends[o] if end > at]
+            if later:
+                heapq.heappush(free, min(later))
+            continue
+        waiting.remove(run_id)
         starts[run_id] = at
-        end = at + durations.get(run_id, 0.0)
-        ends[owner].append(end)
-        heapq.heappush(free, end)
-    return starts
+        ends[owners[run_id]].append(at + durations.get(run_id, 0.0))
+        heapq.heappush(free, at + durations.get(run_id, 0.0))
+    return {**starts, **dict.fromkeys(waiting, math.inf)}
+
+
+def _under(quota: Quota, owner: Owner, held: Mapping[Owner, int]) -> bool:
+    limit = quota(owner)
+    return limit is None or held[owner] < limit
