@@ -1,13 +1,16 @@
 # make run   : set up .venv on first use and serve the dashboard on http://localhost:8501
 #              (open it in a browser; make run PORT=8502 for another port; Ctrl+C stops it)
+# make class : the dashboard in class mode for a whole class; prints the students' link and the
+#              teacher's (make class ADDRESS=0.0.0.0 serves the LAN; GENDL_TEACHER_TOKEN sets the secret)
 # make test  : set up .venv on first use and run the default test suite
 PYTHON ?= python3
 PORT ?= 8501
+ADDRESS ?= localhost
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint data kernel clean
+.PHONY: run class test test-slow lint data kernel clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +30,9 @@ kernel: $(STAMP)
 run: $(STAMP) data kernel
 	@echo "Serving the dashboard on http://localhost:$(PORT): open it in a browser; Ctrl+C stops it"
 	$(PY) -m streamlit run dashboard.py --server.address localhost --server.port $(PORT) --server.headless true
+
+class: $(STAMP) data kernel
+	$(PY) -m gendl class --address $(ADDRESS) --port $(PORT)
 
 test: $(STAMP) data kernel
 	$(PY) -m pytest

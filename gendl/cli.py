@@ -1,13 +1,16 @@
-"""Command line: ``python -m gendl {sample,train,sweep,runs,cluster} ...``; ``--help`` on each command.
+"""Command line: ``python -m gendl {sample,train,sweep,runs,cluster,class} ...``; ``--help`` on each.
 
     python -m gendl train lstm --set seq_length=40 --max-seconds 60 --json
     python -m gendl train classifier --out checkpoints/classifier.pt
     python -m gendl sweep --models rnn lstm --lengths 5 10 15 20 --seeds 3 --workers 2 --json
-    python -m gendl runs list | show ID | export ID --out run.zip
+    python -m gendl runs list | show ID | export ID --out run.zip | stop ID | resume ID | delete ID
+    python -m gendl class --address 0.0.0.0 --port 8501     # the dashboard for a class on a LAN
     python -m gendl sample --checkpoint checkpoints/vae.pt --n 64 --seed 0 --out samples.npy
 
-``train`` runs in this process (the same loop as the engine's workers) and is recorded in the run
-store (``runs/``, or ``--runs-dir``, or ``$GENDL_RUNS_DIR``), so ``runs list`` shows it.
+``train`` is queued in the run store (``runs/``, or ``--runs-dir``, or ``$GENDL_RUNS_DIR``) like the
+dashboard's runs and sweeps, waits for one of the machine's workers (the same bound for all of them),
+then trains in this process (the same loop as the engine's workers); ``runs list`` shows it. SIGTERM
+or Ctrl-C stops it with its checkpoint and model saved.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gendl.cli_store import add_store_commands
+from gendl.cli_class import add_class_command
+from gendl.cli_store import EXIT_CODES, add_store_commands, print_end, progress, train_here
 from gendl.errors import GendlError
 from gendl.outputs import output_path
 
-EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 DEVICE_HELP = "auto (default: a GPU if torch sees one, else the CPU), cpu, cuda or cuda:N"
 
 
@@ -137,70 +140,37 @@ def _copy_model(model_path: Path, target: Path, half: bool = False) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from gendl.config import config_to_dict
     from gendl.engine.cluster import CLUSTER_ENV
+    from gendl.engine.pool import ThisProcess
     from gendl.engine.records import MODEL_NAME
-    from gendl.engine.store import RunStore
-    from gendl.engine.worker import WorkerOptions, execute_run
+    from gendl.engine.runs import RunEngine
     from gendl.train import preset_config
 
     family, config = preset_config(args.model, _train_overrides(args))
-    cluster = os.environ.get(CLUSTER_ENV)
     # checked before training; an existing FILE.pt is replaced (retraining a shipped checkpoint)
     target = output_path(args.out, ".pt", f"{args.model}.pt", replace=True) if args.out else None
-    store = RunStore(args.runs_dir)
-    if not cluster:  # trains in this process, set up as an engine's worker
-        run_id = store.create_run(family, config_to_dict(config), name=args.model, state="running")
-        torch.set_num_threads(args.threads)
-        torch.set_flush_denormal(True)
-    last: dict[str, Any] = {}
-    bar = tqdm(
-        total=config.max_steps,
-        desc=f"{args.model}",
-        unit="step",
-        file=sys.stderr,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
-
-    def on_step(row: dict[str, Any]) -> None:
-        last.update({k: v for k, v in row.items() if isinstance(v, (int, float))})
-        if "device" in row:  # the first row says where the run trains
-            last["device"] = row["device"]
-        bar.update(row["step"] - bar.n)
-        if "loss" in row or "d_loss" in row:
-            bar.set_postfix(loss=f"{row.get('loss', row.get('d_loss')):.4g}", refresh=False)
-
-    with bar:
-        if cluster:
-            run_id, state, reason = _train_on_cluster(args, family, config, on_step)
-        else:
-            state, reason = execute_run(store, run_id, WorkerOptions(), on_step=on_step)
+    if os.environ.get(CLUSTER_ENV):
+        with progress(config.max_steps, args.model, args.no_progress) as (on_step, last):
+            run_id, state, reason, store = _train_on_cluster(args, family, config, on_step)
+    else:  # queued like every run, then trained in this process once the machine has a worker
+        engine = RunEngine(args.runs_dir, backend=ThisProcess)
+        run_id, store = engine.start(family, config, name=args.model), engine.store
+        state, reason, last = train_here(store, run_id, args.model, args.threads, args.no_progress)
     model_path = store.run_dir(run_id) / MODEL_NAME
     summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
     if target is not None and model_path.is_file():
         summary["checkpoint"] = str(_copy_model(model_path, target, args.half))
-    if state == "failed":
-        print(f"error: run {run_id} failed: {reason}", file=sys.stderr)
-    elif not args.json:
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.endswith("acc"))
-        print(
-            f"run {run_id} {state} at step {last.get('step', 0)} ({summary['wall_s']} s"
-            + (f" on {last['device']}" if "device" in last else "")
-            + ")"
-            + (f": {scores}" if scores else "")
-        )
+    if state == "failed" or not args.json:
+        print_end(store, run_id, state, reason, last)
     if args.json:
         print(json.dumps(summary))
-    return {"failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(state, 0)
+    return EXIT_CODES.get(state, 0)
 
 
 def _train_on_cluster(args: argparse.Namespace, family: str, config: Any, on_step) -> tuple:
-    """The run as a task on the cluster's workers, its rows read back as they arrive."""
+    """The run as a task on the cluster's workers, its rows read back as they arrive; returns
+    ``(run id, state, reason, store)``."""
     from gendl.config import config_to_dict
     from gendl.engine.runs import TERMINAL_STATES, RunEngine
 
@@ -213,7 +183,7 @@ def _train_on_cluster(args: argparse.Namespace, family: str, config: Any, on_ste
                 on_step(row)
                 step = row["step"]
             if run.state in TERMINAL_STATES:
-                return run_id, run.state, run.reason
+                return run_id, run.state, run.reason, engine.store
             time.sleep(0.2)
 
 
@@ -317,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     add_store_commands(commands, store)
+    add_class_command(commands, store)
     return parser
 
 

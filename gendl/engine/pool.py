@@ -5,7 +5,8 @@ A worker is ``python -m gendl.engine.worker`` (fork+exec: a process with torch t
 Each engine launches only the runs its process queued; the store's ``engine_pid``/``pid`` columns
 (with the process start time, so a reused pid is not mistaken for the old process) say who holds a
 run. ``max_workers`` bounds the runs active in the whole store: every engine on the same root (one
-per server session, a CLI sweep) counts the others' runs before it claims one.
+per server session, a CLI sweep) counts the others' runs before it claims one. A CLI ``train``
+takes its turn in the same queue (:func:`claim_when_free`) and trains in its own process.
 """
 
 from __future__ import annotations
@@ -17,15 +18,55 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import gendl
-from gendl.device import run_bound
 from gendl.engine.classroom import running_quota
+from gendl.engine.queue import fair_order
 from gendl.engine.store import ACTIVE_STATES, Run, RunStore, pid_alive, process_started
 
 log = logging.getLogger(__name__)
 RECOVER_EVERY_S = 2.0  # how often the scheduler looks for runs whose process died elsewhere
+# runs trained at once on a CPU-only machine, by the dashboard, sweeps and CLI trains together;
+# with GPUs, gendl.device.run_bound raises it
+CPU_RUNS = 2
+
+
+def machine_bound(cpu_runs: int = CPU_RUNS) -> int:
+    """Runs active at once in a store: ``cpu_runs``, or with GPUs ``gendl.device.gpu_runs()`` per
+    GPU (:func:`gendl.device.run_bound`)."""
+    from gendl.device import run_bound  # torch: `gendl runs list` and page loads stay quick
+
+    return run_bound(cpu_runs)
+
+
+def this_process() -> tuple[int, int | None]:
+    """``(pid, start time)`` of this process: what a store records as a run's engine or worker."""
+    return os.getpid(), process_started(os.getpid())
+
+
+def recover_runs(store: RunStore, skip: Collection[int] = ()) -> list[int]:
+    """Mark active runs whose process is gone as interrupted (except ``skip``); returns their ids.
+
+    A running or paused run belongs to its worker pid, a queued one to the engine that queued it
+    (or its worker once claimed). Runs of live processes elsewhere are left alone. Every engine, the
+    dashboard's page loads and each ``gendl`` command that opens a store call this.
+    """
+    marked = []
+    for run in store.list_runs(ACTIVE_STATES):
+        if run.id in skip:
+            continue
+        if run.state == "queued" and run.pid is None:
+            holder = (run.engine_pid, run.engine_started)
+        else:
+            holder = (run.pid, run.pid_started)
+        if pid_alive(*holder):
+            continue
+        reason = "its process ended (server restart or kill); resume to continue"
+        if store.update_run(run.id, state="interrupted", reason=reason, expect=(run.state,)):
+            marked.append(run.id)
+    return marked
 
 
 class WorkerPool:
@@ -42,10 +83,10 @@ class WorkerPool:
         poll_interval: float = 0.2,
     ) -> None:
         self.store, self.threads = store, threads
-        self.max_workers = run_bound(max_workers)  # with GPUs: gendl.device.gpu_runs() per GPU
+        self.max_workers = machine_bound(max_workers)
         self.flush_every, self.checkpoint_every = flush_every, checkpoint_every
         self.poll_interval = poll_interval
-        self.holder = (os.getpid(), process_started(os.getpid()))  # (engine_pid, engine_started)
+        self.holder = this_process()  # (engine_pid, engine_started) of the runs it queues
         self._procs: dict[int, subprocess.Popen] = {}
         self._lock = threading.RLock()
         self._wake, self._closed = threading.Event(), threading.Event()
@@ -120,28 +161,9 @@ class WorkerPool:
             self.store.update_run(run_id, state="interrupted", reason=reason, expect=ACTIVE_STATES)
 
     def recover(self) -> list[int]:
-        """Mark active runs whose process is gone as interrupted; returns their ids.
-
-        A running or paused run belongs to its worker pid, a queued one to the engine that queued
-        it (or its worker once claimed). Runs of live processes elsewhere are left alone.
-        """
-        marked = []
+        """Mark active runs whose process is gone as interrupted; returns their ids."""
         with self._lock:
-            for run in self.store.list_runs(ACTIVE_STATES):
-                if run.id in self._procs:
-                    continue
-                if run.state == "queued" and run.pid is None:
-                    holder = (run.engine_pid, run.engine_started)
-                else:
-                    holder = (run.pid, run.pid_started)
-                if pid_alive(*holder):
-                    continue
-                reason = "its process ended (server restart or kill); resume to continue"
-                if self.store.update_run(
-                    run.id, state="interrupted", reason=reason, expect=(run.state,)
-                ):
-                    marked.append(run.id)
-        return marked
+            return recover_runs(self.store, skip=self._procs)
 
     def _schedule(self) -> None:
         last_recover = time.monotonic()
@@ -173,3 +195,72 @@ class WorkerPool:
                     code = proc.wait()
                 self._after_exit(run_id, code)
             self._procs.clear()
+
+
+# ---------------------------------------------------------------- a run trained in this process
+
+
+class ThisProcess:
+    """A backend that starts no worker processes: the command line queues a run with it, waits
+    for the run's turn (:func:`claim_when_free`) and trains it in its own process."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.max_workers = machine_bound()
+        self.holder = this_process()
+        recover_runs(store)
+
+    def wake(self) -> None:
+        pass
+
+    def poll(self) -> None:
+        pass
+
+    def recover(self) -> list[int]:
+        return recover_runs(self.store)
+
+    def close(self, timeout: float = 30.0) -> None:
+        pass
+
+
+def claim_when_free(
+    store: RunStore,
+    run_id: int,
+    stop_requested: Callable[[], str | None] = lambda: None,
+    on_wait: Callable[[str], None] | None = None,
+    poll_interval: float = 0.2,
+) -> Run | None:
+    """Wait until the fair queue hands run ``run_id``, queued by this process, one of the machine's
+    workers, and claim it for this process; the same bound and order as every engine's workers.
+
+    Returns the claimed run, or None when it left the queue first (stopped from elsewhere, or here
+    when ``stop_requested()`` gives a reason). ``on_wait`` hears once why the run waits.
+    """
+    bound, holder = machine_bound(), this_process()
+    last_recover, told = time.monotonic(), False
+    while True:
+        claimed = store.claim_queued(holder, bound, running_quota(store))
+        if claimed is not None:
+            return claimed
+        reason = stop_requested()
+        if reason is not None:
+            store.update_run(run_id, state="stopped", reason=reason, expect=("queued",))
+        if store.get_run(run_id).state != "queued":
+            return None
+        if not told and on_wait is not None:
+            on_wait(_waiting(store, run_id, bound))
+            told = True
+        if time.monotonic() - last_recover > RECOVER_EVERY_S:
+            recover_runs(store)  # a dead process's runs must not hold the machine's workers
+            last_recover = time.monotonic()
+        time.sleep(poll_interval)
+
+
+def _waiting(store: RunStore, run_id: int, bound: int) -> str:
+    queued, active, last_started = store.queue_state()
+    ahead = fair_order(queued, active, last_started).index(run_id)
+    held = sum(active.values())
+    return (
+        f"run {run_id} queued: {held} run{'s hold' if held != 1 else ' holds'} the machine's "
+        f"{bound} workers" + (f", {ahead} queued ahead of it" if ahead else "") + "; waiting ..."
+    )

@@ -78,9 +78,12 @@ class RunLoop:
         on_step: Callable[[dict[str, Any]], None] | None = None,
         interrupted: Callable[[], str | None] | None = None,
         notice: str | None = None,
+        stop_requested: Callable[[], str | None] | None = None,
     ) -> None:
         self.store, self.run_id, self.trainer, self.options = store, run_id, trainer, options
+        # polled once per step: a reason to end resumable (interrupted) or for good (stopped)
         self.on_step, self.interrupted = on_step, interrupted or (lambda: None)
+        self.stop_requested = stop_requested or (lambda: None)
         self.notice = notice  # shown as the run's reason while it runs (a damaged checkpoint)
         self.dir = store.run_dir(run_id)
         self.clock = Clock(trainer.config.max_steps, trainer.config.max_seconds)
@@ -121,6 +124,9 @@ class RunLoop:
             result = self._obey_commands()
             if result is not None:
                 return result
+            reason = self.stop_requested()
+            if reason is not None:
+                return "stopped", reason  # like a stop command: checkpoint and model saved
             reason = self.interrupted()
             if reason is not None:
                 return "interrupted", reason
@@ -237,11 +243,14 @@ def execute_run(
     options: WorkerOptions = WorkerOptions(),
     on_step: Callable[[dict[str, Any]], None] | None = None,
     interrupted: Callable[[], str | None] | None = None,
+    stop_requested: Callable[[], str | None] | None = None,
 ) -> tuple[str, str | None]:
     """Build the run's trainer (from its newest readable checkpoint, if any) and train it to the end.
 
-    Returns the final ``(state, reason)``, which is also written to the store. A run whose trainer
-    cannot even be built ends as failed with the reason.
+    ``interrupted`` and ``stop_requested``, polled once per step, end the run resumable or for
+    good (the CLI's SIGTERM: checkpoint and model saved) when they return a reason. Returns the
+    final ``(state, reason)``, which is also written to the store. A run whose trainer cannot even
+    be built ends as failed with the reason.
     """
     run = store.get_run(run_id)
     directory = store.run_dir(run_id)
@@ -255,7 +264,8 @@ def execute_run(
         return "failed", reason
     # artifacts past the resumed step are drawn again; metric rows stay until recomputed
     store.truncate_after(run_id, resumed.trainer.step_count, metrics=False)
-    loop = RunLoop(store, run_id, resumed.trainer, options, on_step, interrupted, resumed.notice)
+    trainer, notice = resumed.trainer, resumed.notice
+    loop = RunLoop(store, run_id, trainer, options, on_step, interrupted, notice, stop_requested)
     loop.clock.start -= resumed.elapsed_s
     return loop.run()
 
