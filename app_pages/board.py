@@ -24,7 +24,6 @@ from gendl.engine.classroom import load_settings, owner_label, students
 from gendl.engine.records import ACTIVE_STATES, Run, variant
 from gendl.engine.store import StoreError
 from gendl.views.board import (
-    QR_MIN_PX,
     best_per_model,
     class_runs,
     final_score,
@@ -39,6 +38,12 @@ from gendl.views.board import (
 from gendl.views.training import curves_figure
 
 GRID_FAMILIES = ("gan", "vae")  # the families that save sample grids
+# a display name of 32 characters fits at 1024 px; settings take the rest
+COLUMNS = {
+    "rank": st.column_config.NumberColumn(width=50),
+    "student": st.column_config.TextColumn(width=240),
+    "run": st.column_config.NumberColumn(width=50),
+}
 
 
 def link_here() -> str:
@@ -54,8 +59,8 @@ def link_here() -> str:
 def join_panel() -> None:
     link = link_here()
     with st.container(border=True):
-        code, words = st.columns([1, 2], vertical_alignment="center")
-        code.image(qr_png(link), width=QR_MIN_PX, caption="Scan to join", output_format="PNG")
+        code, words = st.columns(2, vertical_alignment="center")
+        code.image(qr_png(link), width="stretch", caption="Scan to join", output_format="PNG")
         with words:
             st.subheader("Join the class")
             st.markdown("Open this address in your browser (same network as this screen):")
@@ -118,7 +123,7 @@ def live() -> None:
     names = students(engine().store)
     spotlight(names)
     active = class_runs(engine().store.list_runs(ACTIVE_STATES), names)
-    st.subheader(f"Training now ({len(active)})")
+    st.subheader(f"Active runs ({len(active)})")
     if not active:
         st.info("No run of the class is queued or training. Runs appear here once started.")
         return
@@ -155,7 +160,7 @@ def run_details(run_id: int, names: dict[str, str]) -> None:
             f"Run {run.id} by {owner_label(run.owner, names)}: {variant(run.family, run.config)}"
         )
         settings, samples = st.columns([2, 1])
-        settings.json(run.config, expanded=False)
+        settings.json(run.config, expanded=1)
         grid = latest_grid(run.id) if run.family in GRID_FAMILIES else None
         if grid is not None:
             samples.image(grid, caption="final samples", width="stretch")
@@ -183,12 +188,11 @@ def class_sweep() -> None:
     if chosen is not None:
         run_details(chosen, names)
     st.subheader("Leaderboards")
-    boards = list(leaderboards(found).items())
-    columns = st.columns(min(2, len(boards)))
-    for k, (model, rows) in enumerate(boards):
-        with columns[k % len(columns)]:
-            st.markdown(f"**{model}**")
-            st.dataframe(rows, hide_index=True, width="stretch", key=f"board_board_{model}")
+    for model, rows in leaderboards(found).items():
+        st.markdown(f"**{model}**")
+        st.dataframe(
+            rows, hide_index=True, width="stretch", column_config=COLUMNS, key=f"board_{model}"
+        )
 
 
 st.title("Class board")

@@ -83,7 +83,7 @@ def test_names_are_shown_as_typed(class_store):
     assert "<b>Bo</b>" in texts  # the running run's card
     markdown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "**x**" not in markdown and "<b>" not in markdown  # no name goes through markdown
-    assert "Training now (1)" in [h.value for h in at.subheader]
+    assert "Active runs (1)" in [h.value for h in at.subheader]
 
 
 def test_join_panel_shows_the_link_and_a_scannable_qr_code(class_store):
@@ -125,3 +125,12 @@ def test_an_empty_class_says_what_will_appear(app_env, monkeypatch):
     at = render()
     infos = " ".join(i.value for i in at.info)
     assert "No run of the class" in infos and "final score" in infos
+
+
+def test_the_router_opens_the_board_first_in_class_mode_and_presenter_mode(class_store):
+    at = AppTest.from_file(str(PAGE.parent.parent / "dashboard.py"), default_timeout=60)
+    at.query_params["present"] = "1"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Class board"
+    assert "Active runs (1)" in [h.value for h in at.subheader]

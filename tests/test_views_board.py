@@ -107,29 +107,32 @@ def test_best_per_model_takes_the_highest_and_the_earliest_on_a_tie():
     assert {model: r.run_id for model, r in best.items()} == {"VAE": 2, "LSTM": 3}
 
 
-def test_numeric_fields_put_the_varying_ones_first():
+def test_numeric_fields_put_the_students_choices_first():
+    # within the VAE runs kl_weight and latent_dim differ; lr differs only from VAE to LSTM
     assert board.numeric_fields(class_results()) == [
         "kl_weight",
-        "lr",
         "model.latent_dim",
+        "lr",
         "seq_length",
     ]
 
 
 def test_sweep_figure_points_panels_and_stars():
     fig = board.sweep_figure(class_results(), "kl_weight")
-    traces = {t.name: t for t in fig.data}
-    assert set(traces) == {"VAE", "best VAE"}  # the LSTM run has no kl_weight: nothing to place
-    assert list(traces["VAE"].x) == [0.1, 0.5, 1.0] and list(traces["VAE"].y) == [5.0, 7.0, 7.0]
-    assert list(traces["VAE"].customdata) == [1, 2, 4]
-    assert list(traces["best VAE"].customdata) == [2] and traces["best VAE"].marker.symbol == "star"
-    assert traces["VAE"].text[1] == "**x**"
+    dots, star = fig.data  # the LSTM run has no kl_weight: nothing to place
+    assert dots.name == star.name == "VAE" and star.showlegend is False
+    assert list(dots.x) == [0.1, 0.5, 1.0] and list(dots.y) == [5.0, 7.0, 7.0]
+    assert list(dots.customdata) == [1, 2, 4]
+    assert list(star.customdata) == [2] and star.marker.symbol == "star"
+    assert list(star.x) == [0.5] and list(star.y) == [7.0]
+    assert dots.text[1] == "**x**"
     assert fig.layout.xaxis.title.text == "kl_weight"
 
     fig = board.sweep_figure(class_results(), "lr")
-    panels = {t.name: t.xaxis for t in fig.data}
-    assert panels["VAE"] == "x" and panels["LSTM"] == "x2"  # scores on different scales
-    assert [a.text for a in fig.layout.annotations] == ["inception score", "test accuracy"]
+    panels = {(t.name, t.xaxis) for t in fig.data}
+    assert panels == {("VAE", "x"), ("LSTM", "x2")}  # scores on different scales
+    assert fig.layout.yaxis.title.text == "inception score"
+    assert fig.layout.yaxis2.title.text == "test accuracy"
 
 
 def test_plotly_labels_show_tags_as_typed():

@@ -33,7 +33,7 @@ SCORE_KEYS = {
     "classifier": "test_acc",
 }
 PANELS = ("inception_score", "test_acc")
-QR_MIN_PX = 320  # scannable from the back of a room when projected
+QR_MIN_PX = 640  # twice what a page shows: still sharp when the browser scales it
 KEY_SETTINGS = 4  # settings a leaderboard row lists
 
 
@@ -131,13 +131,19 @@ def is_number(value: Any) -> bool:
 
 
 def numeric_fields(found: Sequence[Result]) -> list[str]:
-    """The numeric settings of the results, those that differ between runs first, by name."""
-    values: dict[str, set[float]] = {}
+    """The numeric settings of the results by name: first those that differ between runs of one
+    model (what students chose), then those that differ only from model to model, then the rest."""
+    values: dict[str, dict[str, set[float]]] = {}
     for result in found:
         for key, value in result.settings.items():
             if is_number(value):
-                values.setdefault(key, set()).add(value)
-    return sorted(values, key=lambda key: (len(values[key]) < 2, key))
+                values.setdefault(key, {}).setdefault(result.model, set()).add(value)
+
+    def order(key: str) -> tuple[bool, bool, str]:
+        per_model = values[key].values()
+        return (max(map(len, per_model)) < 2, len(set().union(*per_model)) < 2, key)
+
+    return sorted(values, key=order)
 
 
 def best_per_model(found: Sequence[Result]) -> dict[str, Result]:
@@ -160,26 +166,19 @@ def sweep_figure(found: Sequence[Result], field: str) -> go.Figure:
     star; a panel per score (inception score, test accuracy). Each point's ``customdata`` is its
     run id, for a click to select."""
     panels = [p for p in PANELS if any(r.panel == p for r in found)] or [PANELS[0]]
-    fig = make_subplots(
-        rows=1, cols=len(panels), subplot_titles=[label(p) for p in panels], horizontal_spacing=0.12
-    )
+    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.12)
     colors, best = model_colors(found), best_per_model(found)
+    star = {"size": 20, "symbol": "star", "line": {"width": 1.5, "color": "#000"}}
     for col, panel in enumerate(panels, start=1):
         shown = [r for r in found if r.panel == panel and is_number(r.settings.get(field))]
         for model in sorted({r.model for r in shown}):
             points = [r for r in shown if r.model == model]
-            stars = [r for r in points if best[model] is r]
-            for group, name, marker in (
-                (points, model, {"size": 10, "opacity": 0.75}),
-                (
-                    stars,
-                    f"best {model}",
-                    {"size": 20, "symbol": "star", "line": {"width": 1.5, "color": "#000"}},
-                ),
-            ):
-                fig.add_trace(
-                    _points(group, field, name, {**marker, "color": colors[model]}), row=1, col=col
-                )
+            dots = _points(points, field, model, {"size": 10, "opacity": 0.75})
+            stars = _points([r for r in points if best[model] is r], field, model, star)
+            stars.showlegend = False  # the caption says what a star is
+            for trace in (dots, stars):
+                trace.marker.color = colors[model]
+                fig.add_trace(trace, row=1, col=col)
         fig.update_xaxes(title_text=field, row=1, col=col)
         fig.update_yaxes(title_text=label(panel), row=1, col=col)
     return tidy(fig, height=360)
@@ -191,10 +190,11 @@ def _points(group: Sequence[Result], field: str, name: str, marker: dict[str, An
         y=[r.score for r in group],
         mode="markers",
         name=name,
+        legendgroup=name,
         marker=marker,
         customdata=[r.run_id for r in group],
         text=[plain(r.student) for r in group],
-        hovertemplate=f"%{{text}}<br>{field} = %{{x}}<br>score %{{y:.3f}}<extra>run %{{customdata}}</extra>",
+        hovertemplate=f"%{{text}}<br>{field} = %{{x:.4g}}<br>score %{{y:.3f}}<extra>run %{{customdata}}</extra>",
     )
 
 
