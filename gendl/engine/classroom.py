@@ -96,7 +96,7 @@ def class_form(preset: str, settings: ClassSettings) -> Any:
     student's form shows and what :func:`admit` checks a student's config against."""
     from gendl.train import FAMILIES, PRESETS
 
-    form = FAMILIES[PRESETS[preset][0]].form
+    form = base = FAMILIES[PRESETS[preset][0]].form
     for path, allowed in settings.ranges.get(preset, {}).items():
         if form[path].kind == "choice":
             form = form.narrow(path, choices=tuple(allowed))
@@ -106,7 +106,10 @@ def class_form(preset: str, settings: ClassSettings) -> Any:
         form = form.lock(path, value)
     for path in ("max_steps", "max_seconds"):
         cap = getattr(settings, path)
-        if cap is not None and not form[path].locked:
+        if cap is None:
+            continue
+        base[path].check(cap, path)  # a cap of 0 s or 2.5 steps would refuse every run
+        if not form[path].locked:
             high = min(cap, form[path].high)
             form = form.narrow(path, high=high).replace(path, optional=False)
     return form
@@ -134,10 +137,9 @@ def join(store: RunStore, owner: str, name: str) -> str:
     call renames. Returns the name as stored."""
     name = check_name(name)
     with store._write() as conn:
-        taken = conn.execute(
-            "SELECT owner FROM students WHERE name = ? AND owner != ?", (name, owner)
-        ).fetchone()
-        if taken is not None:
+        others = conn.execute("SELECT name FROM students WHERE owner != ?", (owner,))
+        # casefold here: SQLite's NOCASE folds ASCII letters only, so Zoë and ZOË would both pass
+        if any(other.casefold() == name.casefold() for (other,) in others):
             raise ClassError(f"the name {name!r} is taken in this class; choose another")
         conn.execute(
             "INSERT INTO students (owner, name, joined) VALUES (?, ?, ?) "

@@ -18,6 +18,7 @@ died becomes interrupted, and ``resume`` continues it from its last checkpoint.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,7 @@ class RunEngine:
         check_int("max_workers", max_workers, 1, 256)
         check_int("threads_per_worker", threads_per_worker, 1, 256)
         self.store = RunStore(root)
+        self._admitting = threading.Lock()  # the server's sessions share this engine
         cluster = cluster or os.environ.get(CLUSTER_ENV) or None
         options = (threads_per_worker, flush_every, checkpoint_every, poll_interval)
         if backend is None and cluster is None:  # local worker processes, the default
@@ -107,10 +109,11 @@ class RunEngine:
         if not isinstance(config, family(family_name).config_cls):
             config = build_config(family_name, config or {})
         config = config_to_dict(config)
-        self.admit(family_name, config, owner=owner)
-        run_id = self.store.create_run(
-            family_name, config, name=name, owner=owner or CLI_OWNER, shared=shared
-        )
+        with self._admitting:  # two tabs of one student must not both take a quota's last place
+            self.admit(family_name, config, owner=owner)
+            run_id = self.store.create_run(
+                family_name, config, name=name, owner=owner or CLI_OWNER, shared=shared
+            )
         self.pool.wake()
         return run_id
 
