@@ -167,17 +167,14 @@ def test_fair_order_is_round_by_round_from_the_workers_held(queued, active, last
 def test_pick_next_is_the_first_in_fair_order_whose_owner_is_under_quota(
     queued, active, last, limits
 ):
-    quota = limits.get
-    expected = next(
-        (
-            run_id
-            for run_id in fair_order(queued, active, last)
-            if limits.get(dict(queued)[run_id]) is None
-            or active.get(dict(queued)[run_id], 0) < limits[dict(queued)[run_id]]
-        ),
-        None,
-    )
-    assert pick_next(queued, active, last, quota) == expected
+    owner_of = dict(queued)
+
+    def under(run_id):
+        limit = limits.get(owner_of[run_id])
+        return limit is None or active.get(owner_of[run_id], 0) < limit
+
+    expected = next(filter(under, fair_order(queued, active, last)), None)
+    assert pick_next(queued, active, last, limits.get) == expected
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
