@@ -11,10 +11,11 @@ from app_pages.common import (
     refuse_unknown_link_value,
     reported,
     run_rows,
-    session_owner,
     show_figure,
+    viewer,
 )
 from gendl.config import config_to_dict
+from gendl.engine.records import ACTIVE_STATES
 from gendl.engine.runs import TERMINAL_STATES
 from gendl.engine.sweep import SWEEP_MODELS, Sweep, summary
 from gendl.errors import ConfigError
@@ -149,14 +150,45 @@ if cells:
         cols[3].markdown(f"Estimated duration  \n**about {format_duration(seconds)}**")
     cols[3].caption(f"{len(cells)} runs, {workers} at a time; solved cells stop early")
 
-cols = st.columns([1, 1, 2])  # a sixth of 1024 px cuts "Launch sweep" off
-if cols[0].button("Launch sweep", type="primary", disabled=not cells, key="rnnlstm_launch"):
-    st.session_state["rnnlstm_sweep"] = grid.launch(engine(), owner=session_owner())
+
+def still_active(sweep: Sweep | None) -> int:
+    """How many runs of this session's sweep are still queued, running or paused."""
+    if not sweep:
+        return 0
+    active = engine().store.list_runs(ACTIVE_STATES, owner=viewer())
+    return len({run.id for run in active} & set(sweep.run_ids))
+
+
+def launch() -> bool:
+    """Queue the grid's runs, unless this session's sweep still has active runs (a click that
+    arrives anyway, from before the button was disabled, queues nothing); a refusal (the class's
+    quota, the queue bound) is shown. Returns whether it launched."""
+    if still_active(st.session_state.get("rnnlstm_sweep")):
+        return False
+    with reported():
+        st.session_state["rnnlstm_sweep"] = grid.launch(engine(), owner=viewer())
+        return True
+    return False
+
+
 sweep = st.session_state.get("rnnlstm_sweep")
+busy = still_active(sweep)
+waiting = f"{busy} runs of your sweep are still active: stop it or let it finish first"
+cols = st.columns([1, 1, 2])  # a sixth of 1024 px cuts "Launch sweep" off
+launching = cols[0].button(
+    "Launch sweep",
+    type="primary",
+    disabled=not cells or bool(busy),
+    help=waiting if busy else None,
+    key="rnnlstm_launch",
+)
+if launching and launch():
+    st.rerun()  # drawn again with the new sweep: Launch disabled, Stop enabled
 if cols[1].button("Stop sweep", disabled=not sweep, key="rnnlstm_stop"):
     with reported():
-        sweep.stop(engine(), owner=session_owner())
-
+        sweep.stop(engine(), owner=viewer())
+if busy:
+    cols[2].caption(waiting)
 
 if sweep:
     live(sweep)

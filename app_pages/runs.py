@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import engine, reported, run_rows, session_owner, show_figure
+from app_pages.common import engine, reported, run_rows, show_figure, viewer
+from gendl.engine.classroom import students
 from gendl.engine.export import export_run
 from gendl.engine.records import FAMILY_NAMES, STATES
 from gendl.views.export import sample_grid_gif
@@ -23,7 +24,7 @@ from gendl.views.training import (
 QUERY = {"bind": "query-params"}
 
 st.title("Runs")
-owner = session_owner()
+owner = viewer()
 cols = st.columns(2)
 families = cols[0].multiselect("family", FAMILY_NAMES, key="runs_family", **QUERY)
 states = cols[1].multiselect("state", STATES, key="runs_state", **QUERY)
@@ -36,8 +37,9 @@ def history() -> None:
     if not runs:
         st.info("No runs match: start one on the Train page, or widen the filter.")
         return
+    names = students(engine().store)
     st.dataframe(
-        [run_row(run, owner) for run in runs],
+        [run_row(run, owner, names) for run in runs],
         hide_index=True,
         width="stretch",
         column_config={"control": None, "reason": st.column_config.TextColumn(width="large")},
@@ -130,15 +132,21 @@ cols[1].download_button(
     "application/zip",
     key="runs_export",
 )
-may_delete = run_row(by_id[target], owner)["control"] and not by_id[target].active
+refusal = by_id[target].why_not_controllable(owner)
+if refusal is None and by_id[target].active:
+    refusal = f"run {target} is {by_id[target].state}: stop it before deleting"
 confirm = cols[2].checkbox(
     "confirm delete",
     key=f"runs_confirm_{target}",
-    disabled=not may_delete,
-    help="only this session's finished runs (or shared ones) can be deleted",
+    disabled=refusal is not None,
+    help=refusal or "deletes the run's metrics and files",
 )
-if cols[3].button("Delete", disabled=not (confirm and may_delete), key="runs_delete"):
+if cols[3].button(
+    "Delete", disabled=not confirm or refusal is not None, help=refusal, key="runs_delete"
+):
     with reported(st):
         engine().delete(target, owner=owner)
         st.toast(f"Deleted run {target}")
         st.rerun()
+if refusal is not None:
+    st.caption(refusal)

@@ -2,6 +2,9 @@
 
 The run trains in a worker process of the engine; a fragment polls its new metric rows once a
 second, so the page never waits for training and the run goes on while other pages are open.
+In class mode a student joins first, fills the form with the class's locks and ranges, may queue
+runs up to the class's quota and sees each one's place in the queue; only a run's owner (or the
+teacher) controls it.
 """
 
 from collections.abc import Callable
@@ -10,12 +13,24 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.common import engine, presenting, run_rows, session_owner, show_figure
-from app_pages.form import read_form, render_form
+from app_pages.common import (
+    engine,
+    in_class,
+    is_teacher,
+    join_form,
+    presenting,
+    run_rows,
+    show_figure,
+    viewer,
+)
+from app_pages.form import allowed_presets, preset_form, read_form, render_form
 from gendl.config import config_to_dict, deep_merge
+from gendl.engine.classroom import running_quota
+from gendl.engine.records import ACTIVE_STATES
 from gendl.errors import ConfigError, GendlError
-from gendl.train import FAMILIES, PRESETS, build_config, preset_config
+from gendl.train import PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
+from gendl.views.queue import store_queue
 from gendl.views.training import (
     curves_figure,
     estimate_seconds,
@@ -26,8 +41,20 @@ from gendl.views.training import (
 )
 
 st.title("Train a model")
+if in_class() and not is_teacher() and join_form("train") is None:
+    st.stop()  # a student starts runs once the class knows their name
+
+
+allowed = allowed_presets()
+if st.session_state.get("train_preset") not in (None, *allowed):
+    del st.session_state["train_preset"]  # the teacher no longer allows it
 preset = st.segmented_control(
-    "model", list(PRESETS), default="lstm", key="train_preset", required=True, bind="query-params"
+    "model",
+    allowed,
+    default="lstm" if "lstm" in allowed else allowed[0],
+    key="train_preset",
+    required=True,
+    bind="query-params",
 )
 family = PRESETS[preset][0]
 
@@ -36,14 +63,14 @@ def form_args(preset: str) -> tuple[Any, dict[str, Any], str, bool]:
     """The form of ``preset``, the preset's full config as its defaults, its widgets' key prefix
     (keyed per model, so that each widget starts at its model's preset value), and whether the
     advanced fields are hidden."""
-    form = FAMILIES[PRESETS[preset][0]].form
+    form = preset_form(preset)
     return form, config_to_dict(preset_config(preset)[1]), f"train_{preset}", presenting()
 
 
 def checked(preset: str, values: dict[str, Any]) -> dict[str, Any]:
     """The full config of ``preset`` with the form's ``values``; ConfigError names what is wrong."""
     family, preset_values = PRESETS[preset]
-    problems = FAMILIES[family].form.problems(values)
+    problems = preset_form(preset).problems(values)
     if problems:
         raise ConfigError("; ".join(problems.values()))
     return config_to_dict(build_config(family, deep_merge(preset_values, values)))
@@ -107,13 +134,14 @@ def command(action: Callable[[], Any]) -> None:
 
 
 def busy(run: Any, owner: str) -> bool:
-    """Whether ``run`` is this session's active run: one at a time per session here."""
-    return run is not None and run.active and run.owner == owner
+    """Whether ``run`` is this session's active run and bars another: one at a time per session,
+    except in class mode, where the engine holds each owner to the class's quota."""
+    return not in_class() and run is not None and run.active and run.owner == owner
 
 
 def start_run(owner: str) -> None:
     """Start a run from what the form holds at the click: a value typed just before the click
-    arrives with it, and a refused one queues nothing (the message names the field)."""
+    arrives with it, and a refused one queues nothing (the message names the field or rule)."""
     # checked again at the click: a second click, or a click Streamlit delivers again after a
     # preempted fragment run (seen under load), must not queue a duplicate
     if busy(current_run(), owner):
@@ -134,17 +162,20 @@ def step_run(run_id: int, part: str, owner: str) -> None:
 def controls(run: Any, config: dict[str, Any] | None) -> None:
     """Start a new run with ``config``; pause, resume, single-step or stop the current ``run``.
     The buttons flow in a row that wraps, so none is clipped in a narrow window."""
-    owner = session_owner()
+    owner = viewer()
     row, steps_row = (st.container(horizontal=True, vertical_alignment="bottom") for _ in "ab")
     state = run.state if run is not None else None
     active, paused = run is not None and run.active, state == "paused"
     is_gan = run is not None and run.family == "gan"
+    refusal = run.why_not_controllable(owner) if run is not None else None
     row.button(
         "Start",
         icon=":material/play_arrow:",
         type="primary",
         disabled=config is None or busy(run, owner),
-        help="One run at a time per session: stop it to start another",
+        help="Queues another run, up to the class's quota"
+        if in_class()
+        else "One run at a time per session: stop it to start another",
         key="train_start",
         on_click=command,
         args=(lambda: start_run(owner),),
@@ -158,7 +189,8 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         row.button(
             label,
             icon=icon,
-            disabled=not enabled,
+            disabled=not enabled or refusal is not None,
+            help=refusal,
             key=f"train_{label.lower()}",
             on_click=command,
             args=(lambda action=action: action(run_id, owner=owner),),
@@ -177,11 +209,14 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         steps_row.button(
             f"{label} ×{n}",
             icon=":material/skip_next:",
-            disabled=not (paused and offered),
+            disabled=not (paused and offered) or refusal is not None,
+            help=refusal,
             key=f"train_step_{part}",
             on_click=command,
             args=(lambda part=part: step_run(run_id, part, owner),),
         )
+    if refusal is not None:
+        st.caption(refusal)
     refused = st.session_state.pop("train_refused", None)
     if refused is not None:
         st.error(refused, icon=":material/error:")
@@ -192,10 +227,36 @@ def live(config: dict[str, Any] | None) -> None:
     """Controls, status, progress, curves and sample grid of this session's current run."""
     run = current_run()  # after any command just given: controls and status agree
     controls(run, config)
+    if in_class():
+        your_runs(run)
     if run is None:
         st.info("Set the hyperparameters and press Start; the curves appear here.")
     else:
         show_run(run)
+
+
+def your_runs(shown: Any) -> None:
+    """This session's active runs, oldest first: state, and for a queued one its place in the
+    fair queue and when it should start; "Show" switches the curves below to it."""
+    store = engine().store
+    mine = store.list_runs(ACTIVE_STATES, owner=viewer())[::-1]
+    if not mine:
+        return
+    spots = store_queue(store, engine().pool.max_workers, running_quota(store), cache_dir())
+    st.markdown("**Your runs**")
+    for run in mine:
+        text = f"Run {run.id} · {variant(run.family, run.config)} · **{run.state}**"
+        if run.id in spots:
+            text += f" · {spots[run.id]}"
+        line = st.container(horizontal=True, vertical_alignment="center")
+        line.markdown(text)
+        line.button(
+            "Show",
+            key=f"train_show_{run.id}",
+            disabled=shown is not None and shown.id == run.id,
+            on_click=st.session_state.__setitem__,
+            args=("train_run", run.id),
+        )
 
 
 def show_run(run: Any) -> None:

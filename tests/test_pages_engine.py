@@ -259,15 +259,23 @@ def test_runs_filter_overlay_and_diff(runs_dir, finished_runs):
 
 def test_runs_delete_needs_confirmation_and_ownership(runs_dir, finished_runs):
     long = {**TINY_CLASSIFIER, "max_steps": 100_000}  # the stop always comes before the end
-    mine = engine().start("classifier", long, name="to delete")
+    browser = "b" * 32  # the page's session owner
+    mine = engine().start("classifier", long, name="to delete", owner=browser)
     theirs = engine().start("classifier", long, owner="another session")
-    for run_id in (mine, theirs):
+    from_cli = engine().start("classifier", long)
+    for run_id in (mine, theirs, from_cli):
         engine().stop(run_id)
-    for run_id in (mine, theirs):
+    for run_id in (mine, theirs, from_cli):
         assert engine().wait(run_id, timeout=60).state == "stopped"
-    at = page("runs")
-    at.selectbox(key="runs_target").set_value(theirs).run()
-    assert at.checkbox(key=f"runs_confirm_{theirs}").disabled
+    at = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=60)
+    at.session_state["owner"] = browser
+    at.run()
+    owners = dict(zip(history(at)["id"], history(at)["owner"], strict=True))
+    assert [owners[i] for i in (mine, theirs, from_cli)] == ["you", "a session", "command line"]
+    for run_id, reason in ((theirs, "belongs to another session"), (from_cli, "command line")):
+        at.selectbox(key="runs_target").set_value(run_id).run()
+        assert at.checkbox(key=f"runs_confirm_{run_id}").disabled
+        assert reason in at.button(key="runs_delete").proto.help
     at.selectbox(key="runs_target").set_value(mine).run()
     assert at.button(key="runs_delete").disabled
     at.checkbox(key=f"runs_confirm_{mine}").check().run()

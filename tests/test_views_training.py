@@ -30,6 +30,7 @@ from gendl.views.training import (
     numeric_keys,
     progress,
     run_device,
+    run_row,
     series,
 )
 
@@ -142,6 +143,27 @@ def test_filter_runs_by_family_and_state():
     assert [r.id for r in filter_runs(runs)] == [1, 2, 3]
     assert [r.id for r in filter_runs(runs, ["gan"])] == [2, 3]
     assert [r.id for r in filter_runs(runs, ["gan"], ["finished"])] == [3]
+
+
+@pytest.mark.parametrize(
+    ("owner", "shared", "viewer", "words", "control"),
+    [
+        ("s1", False, "s1", "you", True),
+        ("s1", False, "s2", "Ada", False),  # a student's display name
+        ("s3", False, "s1", "a session", False),  # a browser that never joined
+        ("s1", True, "s2", "Ada (shared)", True),
+        ("teacher", False, "s1", "teacher", False),
+        ("s1", False, "teacher", "Ada", True),  # the teacher controls every run
+        ("cli", False, "s1", "command line", False),
+        (None, False, "s1", "command line", False),  # a run from before owners were recorded
+        ("cli", False, None, "command line", True),  # the command line itself
+    ],
+)
+def test_run_row_names_the_owner_and_follows_the_one_control_rule(
+    owner, shared, viewer, words, control
+):
+    row = run_row(make_run(1, owner=owner, shared=shared), viewer, {"s1": "Ada"})
+    assert (row["owner"], row["control"]) == (words, control)
 
 
 def test_shipped_rows_tolerate_missing_keys():

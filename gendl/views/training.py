@@ -13,6 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from gendl.engine.classroom import owner_label
 from gendl.engine.records import Run
 from gendl.engine.records import variant as variant  # re-exported for the run tables' pages
 from gendl.train.timing import start_seconds, step_seconds
@@ -270,9 +271,9 @@ def overlay_figure(curves: dict[str, Sequence[dict[str, Any]]], metric: str) -> 
 # ---------------------------------------------------------------- run tables
 
 
-def run_row(run: Run, owner: str | None) -> dict[str, Any]:
-    """One line of a runs table; ``control`` says whether ``owner`` may control the run."""
-    mine = run.owner in (None, owner)
+def run_row(run: Run, viewer: str | None, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """One line of a runs table as ``viewer`` sees it: ``owner`` in words (a student's name from
+    ``names``, "teacher", "command line", "you"), ``control`` whether ``viewer`` may control it."""
     return {
         "id": run.id,
         "name": run.name or "",
@@ -281,11 +282,19 @@ def run_row(run: Run, owner: str | None) -> dict[str, Any]:
         "state": run.state,
         "step": run.step,
         "created": dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M:%S"),
-        "owner": "this session" if mine else ("shared" if run.shared else "other session"),
-        "control": run.controllable_by(owner),
+        "owner": owner_words(run, viewer, names or {}),
+        "control": run.controllable_by(viewer),
         "where": run.where,
         "reason": run.reason or "",
     }
+
+
+def owner_words(run: Run, viewer: str | None, names: dict[str, str]) -> str:
+    """Whose run it is, for ``viewer``: "you", a student's name, "teacher", "command line", or
+    "a session"; a shared run says so."""
+    mine = viewer is not None and run.owner == viewer and not run.owned_by_cli
+    words = "you" if mine else owner_label(run.owner, names)
+    return words + (" (shared)" if run.shared else "")
 
 
 def run_place(run: Run, rows: Sequence[dict[str, Any]]) -> str:
