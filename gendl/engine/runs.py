@@ -166,6 +166,7 @@ class RunEngine:
         run = self._controlled(run_id, owner)
         if run.state != "interrupted":
             raise RunError(f"run {run_id} is {run.state}; only an interrupted run can be resumed")
+        self.admit(run.family, run.config, owner=owner)  # queued again: the quotas apply
         self.store.clear_commands(run_id)
         self.store.update_run(
             run_id,
