@@ -83,7 +83,10 @@ def rule_input(where: Any, field: Field, how: str, default: Any) -> Any:
             return where.selectbox("value", field.choices, field.choices.index(default), key=key)
         return where.multiselect("allowed values", field.choices, [default], key=key)
     number = int if field.kind == "int" else float
-    options = {"step": number(field.step or 1), "format": "%.1e" if field.log else None}
+    options = {
+        "step": number(field.step) if field.step else None,
+        "format": "%.1e" if field.log else None,
+    }
     start = number(field.low if default is None else default)
     if how == "lock":
         return where.number_input("value", value=start, key=key, **options)
@@ -174,9 +177,9 @@ def every(action: Callable[..., None], chosen: list[Any], done: str) -> None:
             action(run.id, owner=viewer())
         except GendlError:
             refused += 1
-    st.toast(
-        f"{done} {len(chosen) - refused} runs" + (f" ({refused} had ended)" if refused else "")
-    )
+    ended = f" ({refused} had ended)" if refused else ""
+    st.toast(f"{done} {len(chosen) - refused} runs{ended}")
+    st.rerun()  # the buttons drawn again from the runs' new states
 
 
 row = st.container(horizontal=True)
@@ -189,7 +192,7 @@ if row.button("Resume all", icon=":material/resume:", disabled=not paused, key="
 if row.button("Stop all", icon=":material/stop:", disabled=not active, key="teacher_stop"):
     every(engine().stop, active, "Stopped")
 
-shown = {run.id: run for run in runs if run.state != "interrupted"}
+shown = {run.id: run for run in runs if run.active or run.state == "finished"}
 choices = [None, *shown]
 if st.session_state.get("teacher_spotlight") not in choices:
     st.session_state.pop("teacher_spotlight", None)  # its run was deleted

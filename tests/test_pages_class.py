@@ -264,3 +264,29 @@ def test_a_sweep_cannot_be_launched_twice_and_the_class_quota_refuses_a_big_one(
     assert {class_env.get_run(i).state for i in sweep.run_ids} == {"stopped"}
     rendered(at.run())
     assert not at.button(key="rnnlstm_launch").disabled
+
+
+def test_the_teacher_sets_quota_budget_and_spotlight_and_a_bad_quota_is_refused(class_env):
+    teacher = page("teacher", teacher=TOKEN)
+    save = "FormSubmitter:teacher_quota_form-Save quota and budget"
+    teacher.number_input(key="teacher_quota_running").set_value(0)
+    rendered(teacher.button(key=save).click().run())
+    assert any("quota_running" in e.value for e in teacher.error)
+    assert load_settings(class_env).quota_running == 1  # nothing saved
+    teacher.number_input(key="teacher_quota_running").set_value(2)
+    teacher.number_input(key="teacher_quota_queued").set_value(1)
+    teacher.number_input(key="teacher_max_steps").set_value(500)
+    rendered(teacher.button(key=save).click().run())
+    settings = load_settings(class_env)
+    assert (settings.quota_running, settings.quota_queued, settings.max_steps) == (2, 1, 500)
+    assert settings.max_seconds is None
+
+    alice = student(class_env, "Alice")
+    steps = alice.number_input(key="train_lstm_max_steps")
+    assert steps.value == 500 and "500" in steps.proto.help  # the cap, not the preset's budget
+    run_id = fake_run(class_env, alice.session_state["owner"], state="finished")
+    rendered(teacher.run())
+    spotlight = teacher.selectbox(key="teacher_spotlight")
+    assert spotlight.options == ["none", f"Run {run_id} · Alice · LSTM L=20 · finished"]
+    rendered(spotlight.set_value(run_id).run())
+    assert load_settings(class_env).spotlight == run_id

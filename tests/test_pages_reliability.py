@@ -468,8 +468,6 @@ def test_twenty_sessions_start_runs_at_once(app_env):
     for button in ("train_stop", "train_pause"):
         assert intruder.button(key=button).disabled
         assert "belongs to another session" in intruder.button(key=button).proto.help
-        intruder.button(key=button).click().run()  # Streamlit drops a disabled button's click
-        assert_clean(intruder)
     assert store.get_run(victim).active and not store.pending_commands(victim)
 
     # each session's Stop acts on its own run only

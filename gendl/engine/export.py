@@ -10,9 +10,10 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,12 @@ def class_runs(store: RunStore) -> list[Run]:
 
 def store_bytes(store: RunStore) -> int:
     """The run store's size on disk: its database and every run's files."""
-    return sum(path.stat().st_size for path in store.root.rglob("*") if path.is_file())
+    total = 0
+    for directory, _, files in os.walk(store.root):  # a folder deleted meanwhile is skipped
+        for name in files:
+            with suppress(OSError):  # a file replaced meanwhile (a checkpoint being written)
+                total += os.stat(os.path.join(directory, name)).st_size
+    return total
 
 
 def end_class(store: RunStore, run_ids: Iterable[int]) -> None:
