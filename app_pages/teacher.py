@@ -23,11 +23,12 @@ from gendl.engine.classroom import (
     save_settings,
     students,
 )
-from gendl.engine.export import class_runs, end_class, export_runs, store_bytes
+from gendl.engine.export import end_class, export_runs, store_bytes
 from gendl.engine.records import variant
 from gendl.errors import GendlError
 from gendl.train import FAMILIES, PRESETS, preset_config
 from gendl.train.spec import get_path
+from gendl.views.board import class_runs
 
 st.title("Teacher")
 if not is_teacher():
@@ -162,8 +163,8 @@ with st.form("teacher_quota_form", border=False):
 
 # ---------------------------------------------------------------- the class's runs
 
-runs = class_runs(store)
 names = students(store)
+runs = class_runs(store.list_runs(), names)
 active = [run for run in runs if run.active]
 st.subheader("The class's runs")
 st.caption(f"{len(names)} students joined · {len(active)} runs active · {len(runs)} runs in all")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gendl.engine.classroom import load_settings, owner_label, save_settings, students
-from gendl.engine.records import CHECKPOINT_NAME, MODEL_NAME, PREVIOUS_NAME, TEACHER, Run, variant
+from gendl.engine.records import CHECKPOINT_NAME, MODEL_NAME, PREVIOUS_NAME, Run, variant
 from gendl.engine.store import RunStore
 from gendl.errors import GendlError
 from gendl.outputs import output_path
@@ -103,12 +103,6 @@ def _write_run(archive: zipfile.ZipFile, store: RunStore, run: Run, prefix: str)
 
 
 # ---------------------------------------------------------------- the end of a class
-
-
-def class_runs(store: RunStore) -> list[Run]:
-    """The class's runs, newest first: those of a joined student or of the teacher."""
-    owners = {*students(store), TEACHER}
-    return [run for run in store.list_runs() if run.owner in owners]
 
 
 def store_bytes(store: RunStore) -> int:
