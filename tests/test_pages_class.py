@@ -16,8 +16,10 @@ from streamlit.testing.v1 import AppTest
 from app_pages.common import TEACHER_BROWSERS, engine
 from gendl.config import config_to_dict
 from gendl.engine.classroom import CLASS_ENV, TOKEN_ENV, ClassError, join, load_settings, students
+from gendl.engine.export import end_class
 from gendl.engine.records import CLI_OWNER, TEACHER
 from gendl.engine.runs import RunError
+from gendl.errors import GendlError
 from gendl.train import preset_config
 
 PAGES = Path(__file__).resolve().parent.parent / "app_pages"
@@ -215,6 +217,9 @@ def test_ending_the_class_exports_every_class_run_in_one_zip_then_deletes_them(c
 
     teacher = page("teacher", teacher=TOKEN)
     assert "stop all first" in help_of(teacher, "teacher_end")
+    with pytest.raises(GendlError, match="stop all first"):  # whatever calls it
+        end_class(store, list(runs))
+    assert len(store.list_runs()) == len(runs) + 1
     rendered(teacher.button(key="teacher_stop").click().run())
     assert [c.command for c in store.pending_commands(still_running)] == ["stop"]
     store.update_run(still_running, state="stopped")  # as its worker would
