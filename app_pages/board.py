@@ -20,12 +20,11 @@ from app_pages.common import (
     run_rows,
     show_figure,
 )
-from gendl.engine.classroom import load_settings, owner_label, students
+from gendl.engine.classroom import class_runs, load_settings, owner_label, students
 from gendl.engine.records import ACTIVE_STATES, Run, variant
 from gendl.engine.store import StoreError
 from gendl.views.board import (
     best_per_model,
-    class_runs,
     final_score,
     leaderboards,
     numeric_fields,

@@ -18,6 +18,7 @@ from gendl.config import Field, config_to_dict
 from gendl.engine.classroom import (
     ClassSettings,
     class_form,
+    class_runs,
     load_settings,
     owner_label,
     save_settings,
@@ -28,7 +29,6 @@ from gendl.engine.records import variant
 from gendl.errors import GendlError
 from gendl.train import FAMILIES, PRESETS, preset_config
 from gendl.train.spec import get_path
-from gendl.views.board import class_runs
 
 st.title("Teacher")
 if not is_teacher():

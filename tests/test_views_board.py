@@ -8,6 +8,7 @@ import pytest
 import segno
 from PIL import Image
 
+from gendl.engine.classroom import class_runs
 from gendl.engine.records import CLI_OWNER, TEACHER, Run
 from gendl.views import board
 
@@ -60,7 +61,7 @@ def test_qr_png_is_the_symbol_scaled_with_a_quiet_zone():
 
 def test_class_runs_are_students_and_the_teachers():
     runs = [run(1, ADA), run(2, TEACHER), run(3, CLI_OWNER), run(4, None), run(5, "d" * 32)]
-    assert [r.id for r in board.class_runs(runs, NAMES)] == [1, 2]
+    assert [r.id for r in class_runs(runs, NAMES)] == [1, 2]
 
 
 def test_final_score_is_the_last_evaluation_of_the_familys_score():

@@ -17,11 +17,12 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gendl.engine.records import CLI_OWNER, TEACHER, model_name
-from gendl.engine.store import ACTIVE_STATES, RunStore
+from gendl.engine.store import ACTIVE_STATES, Run, RunStore
 from gendl.errors import GendlError
 
 CLASS_ENV = "GENDL_CLASS"  # "1": the dashboard serves a class
@@ -153,6 +154,17 @@ def students(store: RunStore) -> dict[str, str]:
     """Display name per owner, in the order they joined."""
     rows = store._read("SELECT owner, name FROM students ORDER BY joined")
     return {row[0]: row[1] for row in rows}
+
+
+def forget_students(store: RunStore) -> None:
+    """Empty the class list (the end of a class): every browser joins again with a name."""
+    with store._write() as conn:
+        conn.execute("DELETE FROM students")
+
+
+def class_runs(runs: Iterable[Run], names: dict[str, str]) -> list[Run]:
+    """The class's runs: those of a joined student (``names``: owner -> name) or of the teacher."""
+    return [run for run in runs if run.owner == TEACHER or run.owner in names]
 
 
 def owner_label(owner: str | None, names: dict[str, str]) -> str:

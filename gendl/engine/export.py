@@ -17,7 +17,13 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from gendl.engine.classroom import load_settings, owner_label, save_settings, students
+from gendl.engine.classroom import (
+    forget_students,
+    load_settings,
+    owner_label,
+    save_settings,
+    students,
+)
 from gendl.engine.records import CHECKPOINT_NAME, MODEL_NAME, PREVIOUS_NAME, Run, variant
 from gendl.engine.store import RunStore
 from gendl.errors import GendlError
@@ -124,6 +130,5 @@ def end_class(store: RunStore, run_ids: Iterable[int]) -> None:
         raise GendlError(f"runs {', '.join(active)} are still active: stop all first")
     for run in runs:
         store.delete_run(run.id)
-    with store._write() as conn:
-        conn.execute("DELETE FROM students")
+    forget_students(store)
     save_settings(store, load_settings(store).replace(spotlight=None))

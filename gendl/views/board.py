@@ -19,7 +19,7 @@ import segno
 from plotly.subplots import make_subplots
 
 from gendl.engine.classroom import owner_label
-from gendl.engine.records import TEACHER, Run, model_name
+from gendl.engine.records import Run, model_name
 from gendl.engine.sweep import final_test_acc
 from gendl.views.style import RUN_COLORS, label, tidy
 from gendl.views.training import CURVES, flatten, series
@@ -60,11 +60,6 @@ def qr_png(text: str, min_px: int = QR_MIN_PX) -> bytes:
         buffer, kind="png", scale=math.ceil(min_px / width), border=4, dark="#000", light="#fff"
     )
     return buffer.getvalue()
-
-
-def class_runs(runs: Iterable[Run], names: dict[str, str]) -> list[Run]:
-    """The class's runs: those of a joined student (``names``: owner -> name) or of the teacher."""
-    return [run for run in runs if run.owner == TEACHER or run.owner in names]
 
 
 def plain(text: str) -> str:
