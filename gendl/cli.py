@@ -26,6 +26,7 @@ from typing import Any
 
 from gendl.cli_class import add_class_command
 from gendl.cli_store import EXIT_CODES, add_store_commands, print_end, progress, train_here
+from gendl.engine.pool import CPU_RUNS
 from gendl.errors import GendlError
 from gendl.outputs import output_path
 
@@ -281,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0 .. N-1 per cell")
     sweep.add_argument("--preset", choices=list(SWEEP_PRESETS), default="default")
     sweep.add_argument("--max-seconds-per-run", type=float, default=None)
-    sweep.add_argument("--workers", type=_positive_int, default=2, help="parallel runs")
+    sweep.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=CPU_RUNS,
+        help=f"parallel runs (default {CPU_RUNS})",
+    )
     sweep.add_argument("--device", default=None, help=DEVICE_HELP)
     sweep.add_argument("--json", action="store_true", help="results as JSON, last line")
     sweep.set_defaults(func=cmd_sweep)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gendl.engine.store import RunStore
+
 EXIT_CODES = {"failed": 1, "interrupted": 130}  # any other end exits 0
 STOP_WAIT_S = 60.0  # how long ``runs stop`` waits to report the run's end
 
@@ -69,7 +71,7 @@ def progress(total: int | None, label: str, quiet: bool) -> Iterator[tuple[Calla
 
 
 def train_here(
-    store: Any, run_id: int, label: str, threads: int = 1, quiet: bool = False
+    store: RunStore, run_id: int, label: str, threads: int = 1, quiet: bool = False
 ) -> tuple[str, str | None, dict[str, Any]]:
     """Train run ``run_id``, queued by this process, here once the machine's queue gives it a
     worker; returns ``(state, reason, last values)``. SIGTERM or Ctrl-C stops it for good (saved)."""
@@ -95,7 +97,7 @@ def train_here(
     return state, reason, last
 
 
-def end_line(store: Any, run_id: int, state: str, reason: str | None, last: dict) -> str:
+def end_line(store: RunStore, run_id: int, state: str, reason: str | None, last: dict) -> str:
     """``run 3 finished at step 200 (4.1 s on cpu (...)): test_acc 0.97; model in PATH``, with why
     it ended early; ``error: run 3 failed: REASON`` (for stderr) when it failed."""
     from gendl.engine.records import MODEL_NAME
@@ -114,7 +116,7 @@ def end_line(store: Any, run_id: int, state: str, reason: str | None, last: dict
     )
 
 
-def print_end(store: Any, run_id: int, state: str, reason: str | None, last: dict) -> int:
+def print_end(store: RunStore, run_id: int, state: str, reason: str | None, last: dict) -> int:
     """Print :func:`end_line` (a failure on stderr); returns the command's exit code."""
     line = end_line(store, run_id, state, reason, last)
     print(line, file=sys.stderr if state == "failed" else None)
@@ -127,7 +129,6 @@ def print_end(store: Any, run_id: int, state: str, reason: str | None, last: dic
 def cmd_runs(args: argparse.Namespace) -> int:
     from gendl.engine.export import export_run
     from gendl.engine.pool import recover_runs
-    from gendl.engine.store import RunStore
 
     if args.action in ("stop", "resume", "delete"):
         return _control(args)

@@ -258,7 +258,8 @@ def claim_when_free(
 
 def _waiting(store: RunStore, run_id: int, bound: int) -> str:
     queued, active, last_started = store.queue_state()
-    ahead = fair_order(queued, active, last_started).index(run_id)
+    order = fair_order(queued, active, last_started)
+    ahead = order.index(run_id) if run_id in order else 0  # claimed or stopped meanwhile
     held = sum(active.values())
     return (
         f"run {run_id} queued: {held} run{'s hold' if held != 1 else ' holds'} the machine's "
