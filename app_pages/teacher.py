@@ -62,7 +62,7 @@ with st.form("teacher_models_form", border=False):
         save(settings.replace(models=tuple(models)), "Models saved")
 
 st.subheader("Locked fields and narrowed ranges")
-cols = st.columns([1, 2, 1, 2], vertical_alignment="bottom")
+cols = st.columns([1, 2], vertical_alignment="bottom")  # two rows: nothing cut at 1024 px
 preset = cols[0].selectbox("model", list(PRESETS), key="teacher_rule_model")
 form = FAMILIES[PRESETS[preset][0]].form
 path = cols[1].selectbox(
@@ -71,7 +71,8 @@ path = cols[1].selectbox(
     format_func=lambda p: f"{form[p].label} ({p})",
     key=f"teacher_rule_field_{preset}",
 )
-how = cols[2].segmented_control(
+cols = st.columns([1, 2], vertical_alignment="bottom")
+how = cols[0].segmented_control(
     "rule", ["lock", "narrow"], default="lock", required=True, key="teacher_rule_how"
 )
 
@@ -115,7 +116,7 @@ def without(rules: dict[str, dict[str, Any]], preset: str, path: str) -> dict[st
 
 
 defaults = config_to_dict(preset_config(preset)[1])
-value = rule_input(cols[3], form[path], how, get_path(defaults, path))
+value = rule_input(cols[1], form[path], how, get_path(defaults, path))
 if st.button("Add the rule", key="teacher_rule_add"):
     save(with_rule(preset, path, how, value), f"{preset}: {path} {how}ed")
 

@@ -119,6 +119,33 @@ def dashboard_server(
             output.close()
 
 
+@contextmanager
+def class_server(runs_dir: Path, token: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``python -m gendl class`` on 127.0.0.1 over ``runs_dir`` with teacher secret ``token``;
+    yields its URL once it answers. Its output goes to ``runs_dir/../class-server.log``."""
+    port = free_port()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "gendl", "class", "--address", "127.0.0.1"]
+    command += ["--port", str(port), "--runs-dir", str(runs_dir)]
+    environment = {**os.environ, **(env or {}), "GENDL_TEACHER_TOKEN": token}
+    with open(runs_dir.parent / "class-server.log", "wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, proc, 60)
+            yield url
+        finally:
+            stop_process_group(proc)
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -161,6 +188,30 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def join_class(page: Any, url: str, name: str) -> None:
+    """A student opens the class board and joins with the display ``name``."""
+    page.goto(url + "/")
+    wait_for_title(page, "Class board")
+    page.get_by_role("textbox", name="Your display name").fill(name)
+    page.get_by_role("button", name="Join the class").click()
+    page.get_by_text(f"You are {name}").wait_for(timeout=60_000)
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit select box labelled ``label``."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def script_done(page: Any, timeout: float = 60.0) -> None:
+    """Wait until the page's script run has ended."""
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stApp"]')
+                 ?.getAttribute("data-test-script-state") === "notRunning" """,
+        timeout=timeout * 1000,
+    )
 
 
 def wait_for_title(page: Any, title: str, timeout: float = 60.0) -> None:

@@ -28,7 +28,7 @@ from gendl.config import check_int, config_to_dict
 from gendl.engine.backend import Backend
 from gendl.engine.classroom import admit
 from gendl.engine.cluster import CLUSTER_ENV, DaskPool
-from gendl.engine.pool import WorkerPool
+from gendl.engine.pool import CPU_RUNS, WorkerPool
 from gendl.engine.records import CLI_OWNER
 from gendl.engine.store import Run, RunStore
 from gendl.errors import GendlError
@@ -59,7 +59,7 @@ class RunEngine:
     def __init__(
         self,
         root: str | Path | None = None,
-        max_workers: int = 2,
+        max_workers: int = CPU_RUNS,
         *,
         threads_per_worker: int = 1,
         flush_every: float = 1.0,

@@ -27,6 +27,7 @@ from gendl.engine.resume import resume_trainer, save_run_state
 from gendl.engine.store import RunStore, process_started
 from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
 
+WORKER_NICENESS = 5  # a worker process's CPU priority below the dashboard's (Unix nice)
 IDLE_POLL_S = 0.05  # how often a paused run looks for commands
 
 
@@ -281,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=float, default=30.0)
     parser.add_argument("--parent-pid", type=int, default=None, help="end when it is gone")
     args = parser.parse_args(argv)
+    # below the server: on a class server the 2 cores train, and pages must still answer at once
+    os.nice(WORKER_NICENESS)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal gradients are ~10x slower on CPU
     signals: list[str] = []

@@ -1,0 +1,186 @@
+"""Class mode end to end: ``python -m gendl class`` on a free loopback port, a teacher and a class of
+students, each in their own Chromium context (their own cookies: their own identity), on one server
+and one run store.
+
+The teacher opens the teacher link and locks a field; every student joins with a display name and
+starts a run from the Train page; the test checks what each of them sees (their run listed within
+2 s, the lock on their form, another student's run not controllable, the teacher page refused),
+what the engine does (the lock and the quota refused, the fair order of starts) and the board
+(every active run with its student's name). 12 students by default, 30 under ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
+
+from gendl.engine.classroom import ClassError, admit, students
+from gendl.engine.store import RunStore
+from tests.browser import (
+    choose,
+    chromium,
+    class_server,
+    join_class,
+    missing_browser,
+    script_done,
+    wait_for_title,
+)
+
+pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
+
+TOKEN = "class-test-secret"
+LOCKED_BATCH = 32
+SEEN_WITHIN_S = 2.0  # the issue's bound: a student sees their run queued or running
+# a fake-data classifier run long enough to stay active until the teacher stops them all
+RUN_QUERY = "train_preset=classifier&train_classifier_data=fake&train_classifier_max_steps=20000"
+LISTED = re.compile(r"Run \d+ · .*(queued|running)")
+
+
+@pytest.fixture
+def class_url(tmp_path) -> Iterator[tuple[str, Path]]:
+    """A class server over an empty run store; yields (url, runs dir)."""
+    runs = tmp_path / "runs"
+    with class_server(runs, TOKEN, {"GENDL_CHECKPOINT_DIR": str(tmp_path)}) as url:
+        yield url, runs
+
+
+def lock_batch_size(page: Any, url: str) -> None:
+    """On the teacher page: lock the classifier's batch size."""
+    choose(page, "model", "classifier")
+    script_done(page)
+    choose(page, "field", "batch size (batch_size)")
+    script_done(page)
+    value = page.get_by_label("value", exact=True)
+    value.fill(str(LOCKED_BATCH))
+    value.press("Enter")
+    rule = page.locator('[data-testid="stMarkdownContainer"]', has_text=f"fixed at {LOCKED_BATCH}")
+    for _ in range(3):  # a click that lands while the value's own rerun is starting is dropped
+        script_done(page)
+        page.get_by_role("button", name="Add the rule").click()
+        try:
+            rule.first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    rule.first.wait_for(timeout=1)
+
+
+def start_run(page: Any, url: str) -> float:
+    """Start a run from the Train page; returns the seconds from the click until the student's
+    own run is listed queued or running."""
+    page.goto(f"{url}/train?{RUN_QUERY}")
+    wait_for_title(page, "Train a model")
+    start = page.get_by_role("button", name="Start", exact=True)
+    start.wait_for()
+    expect(start).to_be_enabled(timeout=120_000)  # after the duration estimate
+    script_done(page, 120)
+    clicked = time.monotonic()
+    start.click()
+    page.get_by_text(LISTED).first.wait_for(timeout=30_000)
+    return time.monotonic() - clicked
+
+
+def class_of(n_students: int, class_url, monkeypatch) -> None:
+    url, runs_dir = class_url
+    store = RunStore(runs_dir)
+    monkeypatch.setenv("GENDL_CLASS", "1")
+    names = [f"Student {k:02d}" for k in range(n_students - 1)] + ["<b>Zed</b> **x**"]
+    with chromium() as browser:
+        teacher = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+        teacher.goto(f"{url}/teacher?teacher={TOKEN}")
+        wait_for_title(teacher, "Teacher")
+        teacher.get_by_text("Models allowed today").wait_for()
+        assert TOKEN not in teacher.url  # taken out of the address bar: the board is projected
+        lock_batch_size(teacher, url)
+
+        pages = []
+        for name in names:
+            page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+            join_class(page, url, name)
+            pages.append(page)
+        owners = {name: owner for owner, name in students(store).items()}
+        assert sorted(owners) == sorted(names)
+
+        # the lock shows on a student's form, and the engine refuses a config that breaks it
+        first = pages[0]
+        first.goto(f"{url}/train?{RUN_QUERY}")
+        wait_for_title(first, "Train a model")
+        batch = first.get_by_role("spinbutton", name="batch size")
+        batch.wait_for()
+        assert batch.is_disabled() and batch.input_value() == str(LOCKED_BATCH)
+        with pytest.raises(ClassError, match="batch_size"):
+            admit(store, owners[names[0]], "classifier", {"data": "fake", "batch_size": 64})
+
+        seen = [start_run(page, url) for page in pages]
+        assert max(seen) <= SEEN_WITHIN_S, f"seconds to see the own run: {seen}"
+        # the first student uses the quota (1 running + 2 queued); a 4th run is refused, naming it
+        for _ in range(2):
+            first.get_by_role("button", name="Start", exact=True).click()
+            script_done(first)
+        first.get_by_role("button", name="Start", exact=True).click()
+        first.get_by_text("quota").first.wait_for(timeout=30_000)
+        assert len(store.list_runs(("queued", "running"), owner=owners[names[0]])) == 3
+
+        # another student's run: its controls disabled, with the reason; no teacher page
+        other = store.list_runs(owner=owners[names[1]])[0]
+        intruder = pages[2]
+        intruder.goto(f"{url}/train?train_run={other.id}")
+        wait_for_title(intruder, "Train a model")
+        intruder.get_by_text(f"Run {other.id}").first.wait_for()
+        for label in ("Pause", "Stop"):
+            assert intruder.get_by_role("button", name=label, exact=True).is_disabled()
+        intruder.get_by_text("belongs to another session").first.wait_for()
+        intruder.goto(f"{url}/teacher")
+        wait_for_title(intruder, "Teacher")
+        intruder.get_by_text("teacher link").first.wait_for()
+        assert intruder.get_by_text("Models allowed today").count() == 0
+
+        # the board shows every active run with its student's name (typed, not rendered)
+        teacher.goto(url + "/")
+        wait_for_title(teacher, "Class board")
+        for name in names:
+            teacher.get_by_text(name, exact=False).first.wait_for(timeout=30_000)
+        fair_starts(store, owners, wait_s=120)
+
+        teacher.goto(url + "/teacher")
+        wait_for_title(teacher, "Teacher")
+        teacher.get_by_role("button", name="Stop all").click()
+        deadline = time.monotonic() + 120
+        while store.list_runs(("queued", "running", "paused")):
+            assert time.monotonic() < deadline, "runs still active after Stop all"
+            time.sleep(0.5)
+
+
+def fair_starts(store: RunStore, owners: dict[str, str], wait_s: float) -> None:
+    """Once several runs have started: no student's second run started while another student's
+    first run, queued before that moment, was still waiting."""
+    deadline = time.monotonic() + wait_s
+    while len([r for r in store.list_runs() if r.started]) < 4:
+        assert time.monotonic() < deadline, "fewer than 4 runs started"
+        time.sleep(0.5)
+    runs = [r for r in store.list_runs() if r.owner in owners.values()]
+    firsts = {}
+    for run in sorted(runs, key=lambda r: r.id):
+        firsts.setdefault(run.owner, run)
+    for run in runs:
+        if run.started is None or firsts[run.owner].id == run.id:
+            continue
+        for first in firsts.values():
+            waiting = first.created < run.started and (first.started or 1e18) > run.started
+            assert not waiting, f"run {run.id} started while run {first.id} waited with a first"
+
+
+def test_a_class_of_12(class_url, monkeypatch):
+    class_of(12, class_url, monkeypatch)
+
+
+@pytest.mark.slow
+def test_a_class_of_30(class_url, monkeypatch):
+    class_of(30, class_url, monkeypatch)
