@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from app_pages.common import engine, session_owner
+from app_pages.common import engine, viewer
+from gendl.engine.classroom import students
 from gendl.shipped.catalogue import CATALOGUE, checkpoint_dir, shipped_checkpoints
 from gendl.views.overview import shipped_rows
 from gendl.views.training import run_row
@@ -38,9 +39,9 @@ else:
 st.subheader("Recent runs")
 runs = engine().list()[:10]
 if runs:
-    owner = session_owner()
+    owner, names = viewer(), students(engine().store)
     st.dataframe(
-        [run_row(run, owner) for run in runs],
+        [run_row(run, owner, names) for run in runs],
         hide_index=True,
         width="stretch",
         column_config={"control": None, "reason": st.column_config.TextColumn(width="large")},

@@ -6,8 +6,8 @@ and start a short VAE run at once; what they wait for is measured.
 
 The teacher's settings come first, as in a real class: the VAE locked to a short run (``--steps``
 steps, one evaluation at the end on 1,000 samples). Reported (and written as JSON to ``--out``):
-- page render p50/p95 during the load: a student reloads the Train page, from the navigation to
-  its script run ended with the run listed (goal p95 <= 2 s);
+- page render p50/p95 during the load: the students reload the Train page one after another
+  until every run has ended, each from the navigation to its script run ended (goal p95 <= 2 s);
 - until every student sees their own run listed after the clicks (goal <= 3 s);
 - the longest any student waits for their run to start (it is queued: 2 runs train at a time);
 - runs finished per minute.
@@ -26,6 +26,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from gendl.engine.classroom import ClassSettings, save_settings  # noqa: E402
 from gendl.engine.store import RunStore  # noqa: E402
@@ -89,14 +91,19 @@ def main() -> int:
                         seen[k] = time.monotonic() - clicked
             all_seen = max(seen.values()) if len(seen) == len(pages) else float("inf")
 
-            renders = []
+            print(f"every student saw their run after {all_seen:.2f} s", flush=True)
+            renders: list[float] = []
+            failed = 0
             while store.list_runs(("queued", "running")):
                 for page in pages:
                     began = time.monotonic()
-                    page.reload()
-                    wait_for_title(page, "Train a model")
-                    page.get_by_text(listed).first.wait_for(timeout=60_000)
-                    script_done(page)
+                    try:
+                        page.reload(timeout=120_000)
+                        wait_for_title(page, "Train a model", 120)
+                        script_done(page, 120)
+                    except PlaywrightTimeout:
+                        failed += 1
+                        continue
                     renders.append(time.monotonic() - began)
                     if not store.list_runs(("queued", "running")):
                         break
@@ -110,6 +117,7 @@ def main() -> int:
             "render_p50_s": round(statistics.median(renders), 2),
             "render_p95_s": round(percentile(renders, 0.95), 2),
             "renders": len(renders),
+            "renders_over_120_s": failed,
             "all_see_own_run_s": round(all_seen, 2),
             "longest_wait_to_start_s": round(max(waits), 1),
             "runs_finished": len(finished),

@@ -38,6 +38,7 @@ START_KEY = "worker_start"  # beside the step times: seconds for a worker proces
 WARMUP_STEPS = 3  # first steps allocate buffers and pick kernels
 MEASURE_S = 1.0
 _lock = threading.Lock()  # one measurement at a time: two would slow each other down
+_parsed: dict[Path, tuple[int, dict[str, Any]]] = {}  # path -> (mtime, content) last read
 
 
 def cache_dir() -> Path:
@@ -120,11 +121,18 @@ def _cached(key: str, measure: Callable[[], float], cache: str | Path | None) ->
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The cache file's content, parsed again only when the file changed (a class server asks
+    for estimates many times a second)."""
     try:
+        stamp = path.stat().st_mtime_ns
+        if _parsed.get(path, (None,))[0] == stamp:
+            return json.loads(json.dumps(_parsed[path][1]))  # a copy: callers may change it
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # absent or half-written: measure again
-    return data if isinstance(data, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    _parsed[path] = (stamp, data)
+    return json.loads(json.dumps(data))
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

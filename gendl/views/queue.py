@@ -7,6 +7,7 @@ schedule (:func:`gendl.engine.queue.start_times`) over each queued run's duratio
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -83,11 +84,15 @@ def store_queue(
     if not queued:
         return {}
     runs = {run.id: run for run in store.list_runs(ACTIVE_STATES)}
-    durations = {
-        run_id: estimate_seconds(runs[run_id].family, runs[run_id].config, timing)
-        for run_id, _ in queued
-        if run_id in runs
-    }
+    estimates: dict[str, float] = {}  # one estimate per distinct config (a class runs a few)
+    durations = {}
+    for run_id, _ in queued:
+        if run_id in runs:
+            run = runs[run_id]
+            key = json.dumps([run.family, run.config], sort_keys=True)
+            if key not in estimates:
+                estimates[key] = estimate_seconds(run.family, run.config, timing)
+            durations[run_id] = estimates[key]
     running_left = []
     for run in runs.values():
         if run.pid is not None:  # holds a worker: running, paused, or claimed and starting
