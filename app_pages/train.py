@@ -7,6 +7,7 @@ runs up to the class's quota and sees each one's place in the queue; only a run'
 teacher) controls it.
 """
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,11 @@ from app_pages.common import (
     viewer,
 )
 from app_pages.form import allowed_presets, preset_form, read_form, render_form
+from app_pages.queue_panel import queue_snapshot, your_runs
 from gendl.config import config_to_dict, deep_merge
-from gendl.engine.classroom import running_quota
-from gendl.engine.records import ACTIVE_STATES
 from gendl.errors import ConfigError, GendlError
 from gendl.train import PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
-from gendl.views.queue import store_queue
 from gendl.views.training import (
     curves_figure,
     estimate_seconds,
@@ -151,8 +150,15 @@ def start_run(owner: str) -> None:
         config = checked(asked, read_form(*form_args(asked)))
     except ConfigError as exc:
         raise ConfigError(f"Cannot start: {exc}") from None
+    # in class mode a student may queue several runs: the same config again within 2 s is the
+    # same click delivered twice
+    last = st.session_state.get("train_last_start")
+    if last is not None and last[1] == config and time.monotonic() - last[0] < 2.0:
+        return
     family = PRESETS[asked][0]
     st.session_state["train_run"] = engine().start(family, config, owner=owner, name=asked)
+    st.session_state["train_last_start"] = (time.monotonic(), config)
+    queue_snapshot.clear()  # every session sees the new run's place at its next redraw
 
 
 def step_run(run_id: int, part: str, owner: str) -> None:
@@ -242,41 +248,6 @@ def live(config: dict[str, Any] | None) -> None:
         show_run(run)
 
 
-@st.cache_data(ttl=1.0, show_spinner=False, max_entries=8)
-def queue_now(slots: int, queue: tuple) -> dict[int, Any]:
-    """Every queued run's place and ETA, computed once a second for all sessions (a class of 30
-    polls it 30 times a second), and at once when the queue (``queue``, its key) changes."""
-    store = engine().store
-    return store_queue(store, slots, running_quota(store), cache_dir())
-
-
-def your_runs(shown: Any) -> None:
-    """This session's active runs, oldest first: state, and for a queued one its place in the
-    fair queue and when it should start; "Show" switches the curves below to it."""
-    store = engine().store
-    mine = store.list_runs(ACTIVE_STATES, owner=viewer())[::-1]
-    if not mine:
-        return
-    queued, active, _ = engine().store.queue_state()
-    spots = queue_now(
-        engine().pool.max_workers, (tuple(queued), tuple(sorted(active.items(), key=str)))
-    )
-    st.markdown("**Your runs**")
-    for run in mine:
-        text = f"Run {run.id} · {variant(run.family, run.config)} · **{run.state}**"
-        if run.id in spots:
-            text += f" · {spots[run.id]}"
-        line = st.container(horizontal=True, vertical_alignment="center")
-        line.markdown(text)
-        line.button(
-            "Show",
-            key=f"train_show_{run.id}",
-            disabled=shown is not None and shown.id == run.id,
-            on_click=st.session_state.__setitem__,
-            args=("train_run", run.id),
-        )
-
-
 def show_run(run: Any) -> None:
     rows = run_rows(run.id, run.step)
     last = rows[-1] if rows else {"step": 0, "elapsed_s": 0.0}
@@ -294,6 +265,9 @@ def show_run(run: Any) -> None:
     else:
         text = run.state
     st.progress(1.0 if run.state == "finished" else fraction, text=text)
+    if not rows:  # queued or starting: no figure to draw yet (most of a class's runs wait)
+        st.caption("The curves appear here from the run's first steps.")
+        return
     left, right = st.columns([3, 1]) if run.family in ("gan", "vae") else (st.container(), None)
     show_figure(curves_figure(run.family, rows, revision=run.id), "train_curves", left)
     if right is not None:

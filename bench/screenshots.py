@@ -2,6 +2,7 @@
 
     python bench/screenshots.py                  # about 5 minutes on 2 busy cores
     python bench/screenshots.py --out /tmp/shots --vae-steps 500
+    python bench/screenshots.py --only-class      # the class board and the Teacher page
 
 What it shows is trained here, in a temporary run store, next to the shipped checkpoints: a VAE with
 a 2-D latent space on MNIST (its latent map, scores over training time and curves), and an RNN vs
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -96,10 +98,86 @@ def compare_two_runs(page) -> None:
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")
 
 
+# class mode (README, Teaching a class): who trains what on the class board
+CLASS = (  # display name, model, overrides
+    ("Ada L.", "vae", {"lr": 1e-3}),
+    ("Grace H.", "vae", {"lr": 3e-3, "model": {"latent_dim": 10}}),
+    ("Alan T.", "vae", {"lr": 3e-4}),
+    ("Katherine J.", "lstm", {"seq_length": 10}),
+    ("Edsger D.", "rnn", {"seq_length": 10}),
+    ("Barbara L.", "lstm", {"seq_length": 20}),
+)
+TEACHER_TOKEN = "screenshots"
+
+
+def class_scene(runs_dir: Path, vae_steps: int) -> tuple[list[int], object]:
+    """Six students' runs, finished, then two more running, started as those students through
+    the engine (class mode, the teacher's locks first); returns the running runs' ids and the
+    engine training them (close it after the screenshots)."""
+    from gendl.engine.classroom import ClassSettings, join, save_settings
+    from gendl.engine.runs import RunEngine
+    from gendl.engine.store import RunStore
+    from gendl.train import preset_config
+
+    os.environ["GENDL_CLASS"] = "1"
+    store = RunStore(runs_dir)
+    short = {"max_steps": vae_steps, "eval_every": vae_steps, "n_score_samples": 1000}
+    save_settings(store, ClassSettings(models=("vae", "lstm", "rnn"), locks={"vae": short}))
+    engine = RunEngine(runs_dir)
+    owners = {}
+    for k, (name, preset, overrides) in enumerate(CLASS):
+        owners[name] = f"{k + 1:032x}"
+        join(store, owners[name], name)
+        config = preset_config(preset, {**overrides, "max_steps": overrides.get("max_steps", 300)})[
+            1
+        ]
+        engine.start(preset_config(preset)[0], config, owner=owners[name], name=preset)
+    while store.list_runs(("queued", "running")):
+        time.sleep(1)
+    running = []
+    for name in ("Ada L.", "Katherine J."):
+        preset = dict((n, p) for n, p, _ in CLASS)[name]
+        family, config = preset_config(preset, {"max_steps": 20000} if preset != "vae" else None)
+        running.append(engine.start(family, config, owner=owners[name], name=preset))
+    return running, engine
+
+
+def class_shots(out: Path, vae_steps: int) -> list[Path]:
+    """The class board and the Teacher page (class mode is on in this process only meanwhile)."""
+    from tests.browser import class_server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = Path(tmp) / "runs"
+        running, engine = class_scene(runs_dir, vae_steps)
+        shots = []
+        try:
+            with class_server(runs_dir, TEACHER_TOKEN) as url, chromium() as browser:
+                context = browser.new_context(viewport={"width": WIDTH, "height": 900})
+                page = context.new_page()
+                page.set_default_timeout(300_000)
+                page.goto(f"{url}/teacher?teacher={TEACHER_TOKEN}")
+                wait_for_title(page, "Teacher", timeout=120)
+                settle(page, SETTLE_S)
+                capture(page, out / "class_teacher.png")
+                page.goto(f"{url}/")
+                wait_for_title(page, "Class board", timeout=120)
+                page.wait_for_timeout(3000)  # the running runs' first rows
+                settle(page, SETTLE_S)
+                capture(page, out / "class_board.png")
+                shots = [out / "class_teacher.png", out / "class_board.png"]
+        finally:
+            for run_id in running:
+                engine.stop(run_id)
+            engine.close()
+            os.environ.pop("GENDL_CLASS", None)
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--vae-steps", type=int, default=1500, help="training steps of the VAE")
+    parser.add_argument("--only-class", action="store_true", help="only the class mode pages")
     args = parser.parse_args(argv)
     reason = missing_browser()
     if reason:
@@ -107,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    written = [
+        str(p.relative_to(REPO) if p.is_relative_to(REPO) else p)
+        for p in class_shots(args.out, 300)
+    ]
+    if args.only_class:
+        print(json.dumps({"screenshots": written, "wall_s": round(time.perf_counter() - start, 1)}))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = Path(tmp) / "runs"
         eval_every = max(args.vae_steps // 6, 1)  # six points of score history
@@ -124,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
             ("runs", None, compare_two_runs),
             ("gan_cycle", None, None),
         ]
-        written = []
         env = {"GENDL_RUNS_DIR": str(runs_dir)}
         with dashboard_server(env, log=Path(tmp) / "server.log") as url, chromium() as browser:
             context = browser.new_context(viewport={"width": WIDTH, "height": 900})  # one user

@@ -99,24 +99,8 @@ def dashboard_server(
     the health endpoint answers. The server (its whole process group) is ended on exit, also when
     the body fails; its run workers end by themselves when their parent is gone."""
     port = free_port()
-    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        server_command(port),
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://localhost:{port}"
-    try:
-        wait_healthy(url, proc, timeout)
+    with serving(server_command(port), env, f"http://localhost:{port}", timeout, log) as url:
         yield url
-    finally:
-        stop_process_group(proc)
-        if log:
-            output.close()
 
 
 @contextmanager
@@ -127,23 +111,35 @@ def class_server(runs_dir: Path, token: str, env: dict[str, str] | None = None) 
     runs_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "gendl", "class", "--address", "127.0.0.1"]
     command += ["--port", str(port), "--runs-dir", str(runs_dir)]
-    environment = {**os.environ, **(env or {}), "GENDL_TEACHER_TOKEN": token}
-    with open(runs_dir.parent / "class-server.log", "wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, proc, 60)
-            yield url
-        finally:
-            stop_process_group(proc)
+    env = {**(env or {}), "GENDL_TEACHER_TOKEN": token}
+    log = runs_dir.parent / "class-server.log"
+    with serving(command, env, f"http://127.0.0.1:{port}", 60.0, log) as url:
+        yield url
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], url: str, timeout: float, log: Path | None
+) -> Iterator[str]:
+    """``command`` (a server) in its own process group from the repository root, with ``env``
+    added; yields ``url`` once its health endpoint answers; the group is ended on exit."""
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(url, proc, timeout)
+        yield url
+    finally:
+        stop_process_group(proc)
+        if log:
+            output.close()
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:

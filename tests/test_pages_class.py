@@ -127,7 +127,8 @@ def test_a_lock_shows_disabled_on_a_students_form_and_the_engine_refuses_breakin
         engine().start("gan", {"data": "fake"}, owner=alice.session_state["owner"])
 
     fill_workers(class_env)  # Alice's runs queue and wait
-    for _ in range(3):  # the class's quota: 1 running + 2 queued
+    for seed in range(3):  # the class's quota: 1 running + 2 queued (a repeated click of one
+        alice.number_input(key="train_lstm_seed").set_value(seed)  # config is one start)
         rendered(alice.button(key="train_start").click().run())
     mine = class_env.list_runs(owner=alice.session_state["owner"])
     assert len(mine) == 3 and {run.config["model"]["hidden_dim"] for run in mine} == {64}
@@ -137,6 +138,7 @@ def test_a_lock_shows_disabled_on_a_students_form_and_the_engine_refuses_breakin
         "2nd in the queue",
         "3rd in the queue",
     ]
+    alice.number_input(key="train_lstm_seed").set_value(3)
     rendered(alice.button(key="train_start").click().run())
     assert any("quota" in e.value for e in alice.error)
     assert len(class_env.list_runs(owner=alice.session_state["owner"])) == 3
@@ -164,7 +166,8 @@ def test_another_students_browser_cannot_control_a_run(class_env):
 
     # its owner's browser, reloaded, and the teacher may control it
     mine = page("train", owner=alice, train_run=str(run_id))
-    assert not mine.button(key="train_pause").disabled and not mine.caption
+    assert not mine.button(key="train_pause").disabled
+    assert not any("belongs to" in c.value for c in mine.caption)
     teacher = page("train", teacher=TOKEN, train_run=str(run_id))
     assert not teacher.button(key="train_stop").disabled
     rendered(teacher.button(key="train_stop").click().run())

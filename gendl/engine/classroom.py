@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gendl.engine.queue import Quota
 from gendl.engine.records import CLI_OWNER, TEACHER, model_name
 from gendl.engine.store import ACTIVE_STATES, Run, RunStore
 from gendl.errors import GendlError
@@ -261,9 +262,18 @@ def preset_of(family: str, config: dict[str, Any]) -> str:
     raise ClassError(f"no preset trains {model_name(family, config)}")
 
 
-def running_quota(store: RunStore) -> Any:
-    """Each owner's running quota for the fair queue: in class mode a student's, else none."""
+def running_quota(store: RunStore) -> Quota:
+    """Each owner's running quota for the fair queue: in class mode a student's (the settings are
+    read when a student's run is first considered, not on every poll of an idle queue), else none."""
     if not class_mode():
         return lambda owner: None
-    limit = load_settings(store).quota_running
-    return lambda owner: None if owner in (None, CLI_OWNER, TEACHER) else limit
+    limit: list[int] = []
+
+    def quota(owner: str | None) -> int | None:
+        if owner in (None, CLI_OWNER, TEACHER):
+            return None
+        if not limit:
+            limit.append(load_settings(store).quota_running)
+        return limit[0]
+
+    return quota

@@ -239,6 +239,8 @@ class RunStore:
         # read first: an engine polls several times a second and rarely has anything to claim
         if not self._read(mine, holder[:1]):
             return None
+        if self._read(f"SELECT COUNT(*) FROM runs WHERE {HOLDS_WORKER}")[0][0] >= max_active:
+            return None  # every worker busy (a class's queue): no write transaction
         with self._write() as conn:
             active = dict(
                 conn.execute(
