@@ -125,7 +125,8 @@ def current_run() -> Any:
 def command(action: Callable[[], Any]) -> None:
     """A control's ``on_click``: it runs before the rerun its click causes, so the buttons and the
     status drawn next come from one reading of the run, taken after the command; a refused command
-    leaves its message for that rerun."""
+    leaves its message, shown until the next command (the live part redraws every second or two)."""
+    st.session_state.pop("train_refused", None)
     try:
         action()
     except GendlError as exc:
@@ -223,7 +224,7 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         )
     if refusal is not None:
         st.caption(refusal)
-    refused = st.session_state.pop("train_refused", None)
+    refused = st.session_state.get("train_refused")
     if refused is not None:
         st.error(refused, icon=":material/error:")
 
