@@ -103,9 +103,9 @@ CLASS = (  # display name, model, overrides
     ("Ada L.", "vae", {"lr": 1e-3}),
     ("Grace H.", "vae", {"lr": 3e-3, "model": {"latent_dim": 10}}),
     ("Alan T.", "vae", {"lr": 3e-4}),
-    ("Katherine J.", "lstm", {"seq_length": 10}),
-    ("Edsger D.", "rnn", {"seq_length": 10}),
-    ("Barbara L.", "lstm", {"seq_length": 20}),
+    ("Katherine J.", "lstm", {"seq_length": 20}),
+    ("Edsger D.", "rnn", {"seq_length": 20}),
+    ("Barbara L.", "lstm", {"seq_length": 40, "lr": 3e-3}),
 )
 TEACHER_TOKEN = "screenshots"
 
@@ -128,16 +128,14 @@ def class_scene(runs_dir: Path, vae_steps: int) -> tuple[list[int], object]:
     for k, (name, preset, overrides) in enumerate(CLASS):
         owners[name] = f"{k + 1:032x}"
         join(store, owners[name], name)
-        config = preset_config(preset, {**overrides, "max_steps": overrides.get("max_steps", 300)})[
-            1
-        ]
-        engine.start(preset_config(preset)[0], config, owner=owners[name], name=preset)
+        budget = short if preset == "vae" else {"max_steps": 300}
+        family, config = preset_config(preset, {**overrides, **budget})
+        engine.start(family, config, owner=owners[name], name=preset)
     while store.list_runs(("queued", "running")):
         time.sleep(1)
-    running = []
-    for name in ("Ada L.", "Katherine J."):
-        preset = dict((n, p) for n, p, _ in CLASS)[name]
-        family, config = preset_config(preset, {"max_steps": 20000} if preset != "vae" else None)
+    running = []  # long sequences: they train through the screenshots
+    for name, preset in (("Katherine J.", "lstm"), ("Edsger D.", "rnn")):
+        family, config = preset_config(preset, {"seq_length": 60, "max_steps": 20000})
         running.append(engine.start(family, config, owner=owners[name], name=preset))
     return running, engine
 
@@ -167,7 +165,8 @@ def class_shots(out: Path, vae_steps: int) -> list[Path]:
                 shots = [out / "class_teacher.png", out / "class_board.png"]
         finally:
             for run_id in running:
-                engine.stop(run_id)
+                if engine.status(run_id).active:
+                    engine.stop(run_id)
             engine.close()
             os.environ.pop("GENDL_CLASS", None)
     return shots
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     written = [
         str(p.relative_to(REPO) if p.is_relative_to(REPO) else p)
-        for p in class_shots(args.out, 300)
+        for p in class_shots(args.out, 1000)
     ]
     if args.only_class:
         print(json.dumps({"screenshots": written, "wall_s": round(time.perf_counter() - start, 1)}))
