@@ -189,10 +189,10 @@ def chromium() -> Iterator[Any]:
 def join_class(page: Any, url: str, name: str) -> None:
     """A student opens the class board and joins with the display ``name``."""
     page.goto(url + "/")
-    wait_for_title(page, "Class board")
+    wait_for_title(page, "Class board", 120)
     page.get_by_role("textbox", name="Your display name").fill(name)
     page.get_by_role("button", name="Join the class").click()
-    page.get_by_text(f"You are {name}").wait_for(timeout=60_000)
+    page.get_by_text(f"You are {name}").wait_for(timeout=120_000)
 
 
 def choose(page: Any, label: str, option: str) -> None:
