@@ -122,15 +122,18 @@ def current_run() -> Any:
     return run
 
 
-def command(action: Callable[[], Any]) -> None:
+def command(action: Callable[[], Any], config: dict[str, Any] | None = None) -> None:
     """A control's ``on_click``: it runs before the rerun its click causes, so the buttons and the
     status drawn next come from one reading of the run, taken after the command; a refused command
-    leaves its message, shown until the next command (the live part redraws every second or two)."""
+    leaves its message, shown while the form holds the same config (the live part redraws every
+    second or two, and a student should read why a run was refused)."""
     st.session_state.pop("train_refused", None)
+    st.session_state.pop("train_tried", None)
     try:
         action()
-    except GendlError as exc:
-        st.session_state["train_refused"] = str(exc)
+    except GendlError as exc:  # kept with the config it was about (Start: the one it tried)
+        tried = st.session_state.get("train_tried", config)
+        st.session_state["train_refused"] = (str(exc), tried)
 
 
 def busy(run: Any, owner: str) -> bool:
@@ -156,6 +159,7 @@ def start_run(owner: str) -> None:
     last = st.session_state.get("train_last_start")
     if last is not None and last[1] == config and time.monotonic() - last[0] < 2.0:
         return
+    st.session_state["train_tried"] = config
     family = PRESETS[asked][0]
     st.session_state["train_run"] = engine().start(family, config, owner=owner, name=asked)
     st.session_state["train_last_start"] = (time.monotonic(), config)
@@ -185,7 +189,7 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
         else "One run at a time per session: stop it to start another",
         key="train_start",
         on_click=command,
-        args=(lambda: start_run(owner),),
+        args=(lambda: start_run(owner), config),
     )
     run_id = run.id if run is not None else None
     for label, icon, action, enabled in (
@@ -200,7 +204,7 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
             help=refusal,
             key=f"train_{label.lower()}",
             on_click=command,
-            args=(lambda action=action: action(run_id, owner=owner),),
+            args=(lambda action=action: action(run_id, owner=owner), config),
         )
     n = steps_row.number_input(
         "steps per click",
@@ -220,11 +224,14 @@ def controls(run: Any, config: dict[str, Any] | None) -> None:
             help=refusal,
             key=f"train_step_{part}",
             on_click=command,
-            args=(lambda part=part: step_run(run_id, part, owner),),
+            args=(lambda part=part: step_run(run_id, part, owner), config),
         )
     if refusal is not None:
         st.caption(refusal)
-    refused = st.session_state.get("train_refused")
+    refused, at = st.session_state.get("train_refused", (None, None))
+    if refused is not None and at != config:  # the form changed since: the message is old
+        st.session_state.pop("train_refused")
+        refused = None
     if refused is not None:
         st.error(refused, icon=":material/error:")
 

@@ -31,6 +31,6 @@ def test_make_run_serves_on_localhost_only():
 
 def test_the_readme_says_how_to_share_with_a_class():
     readme = (REPO / "README.md").read_text()
-    section = readme.split("## Sharing with a class", 1)[1].split("\n## ", 1)[0]
-    assert "--server.address 0.0.0.0" in section and "firewall" in section
-    assert "Runs are per session" in section
+    section = readme.split("## Teaching a class", 1)[1].split("\n## ", 1)[0]
+    assert "--address 0.0.0.0" in section and "firewall" in section
+    assert "Only its owner, or the teacher in class mode" in section
