@@ -357,3 +357,29 @@ def test_a_backend_passed_to_the_engine_runs_the_workers(tmp_path, reference):
         run_id = engine.start("classifier", CLASSIFIER)
         assert engine.wait(run_id, 120).state == "finished"
         assert_same_history(engine.metrics_since(run_id, 0), reference)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+def test_a_worker_runs_below_the_server_from_before_it_loads_torch(tmp_path):
+    """A worker's import of torch is seconds of CPU: it must already run at the lower priority,
+    so a class server's pages answer while runs start. Watched through /proc: every sample taken
+    while libtorch is mapped shows the worker's niceness raised by WORKER_NICENESS."""
+    from gendl.engine.process import WORKER_NICENESS
+
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = []  # (niceness, torch mapped) of the worker, sampled as it starts
+    with RunEngine(tmp_path, max_workers=1, **FAST) as engine:
+        run_id = engine.start("classifier", {**CLASSIFIER, "max_steps": 20})
+        wait_for(lambda: engine.status(run_id).pid is not None, what="the worker's pid")
+        pid = engine.status(run_id).pid
+        while engine.status(run_id).state in ("queued", "running"):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                mapped = "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            seen.append((int(fields[16]), mapped))  # field 19 of stat: nice
+            time.sleep(0.005)
+    with_torch = [nice for nice, mapped in seen if mapped]
+    assert with_torch, "never saw the worker with torch loaded"
+    assert set(with_torch) == {min(server + WORKER_NICENESS, 19)}

@@ -1,7 +1,7 @@
 """The engine's pool of worker processes: start queued runs while fewer than ``max_workers`` run,
 notice when a worker ends, and mark runs whose process is gone as interrupted.
 
-A worker is ``python -m gendl.engine.worker`` (fork+exec: a process with torch threads is never forked).
+A worker is ``python -m gendl.engine.process`` (fork+exec: a process with torch threads is never forked).
 Each engine launches only the runs its process queued; the store's ``engine_pid``/``pid`` columns
 (with the process start time, so a reused pid is not mistaken for the old process) say who holds a
 run. ``max_workers`` bounds the runs active in the whole store: every engine on the same root (one
@@ -133,7 +133,7 @@ class WorkerPool:
             "--checkpoint-every": self.checkpoint_every,
             "--parent-pid": os.getpid(),
         }
-        args = [sys.executable, "-m", "gendl.engine.worker"]
+        args = [sys.executable, "-m", "gendl.engine.process"]
         for flag, value in options.items():
             args += [flag, str(value)]
         with open(self.store.run_dir(run.id) / "worker.log", "ab") as log:

@@ -7,7 +7,7 @@
 
 Training never runs in the caller's process: Streamlit's post-run garbage collection holds the GIL
 for 120-180 ms per rerun, which starved an in-process training thread from ~50 to 0.5 steps/s.
-Each run is ``python -m gendl.engine.worker`` (fork+exec, so no forked torch threads), and the SQLite
+Each run is ``python -m gendl.engine.process`` (fork+exec, so no forked torch threads), and the SQLite
 store is the only channel: commands go in as rows, metrics come out as rows, so any engine
 instance, even one started after a server restart, can control a live run.
 

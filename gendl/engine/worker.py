@@ -1,16 +1,13 @@
 """One run's process: build the trainer, step it, obey the commands queued in the store, and write
 metrics (batched, at most once per flush interval), checkpoints and sample grids under runs/<id>/.
 
-    python -m gendl.engine.worker --root runs --run-id 3     # what RunEngine launches, one per run
-
-The CLI's synchronous ``train`` calls :func:`execute_run` in its own process instead.
+A worker process is ``python -m gendl.engine.process`` (what RunEngine launches, one per run); the
+CLI's synchronous ``train`` calls :func:`execute_run` in its own process instead.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -27,7 +24,6 @@ from gendl.engine.resume import resume_trainer, save_run_state
 from gendl.engine.store import RunStore, process_started
 from gendl.train.common import Clock, Metrics, Trainer, TrainingDiverged, train_step
 
-WORKER_NICENESS = 5  # a worker process's CPU priority below the dashboard's (Unix nice)
 IDLE_POLL_S = 0.05  # how often a paused run looks for commands
 
 
@@ -269,38 +265,3 @@ def execute_run(
     loop = RunLoop(store, run_id, trainer, options, on_step, interrupted, notice, stop_requested)
     loop.clock.start -= resumed.elapsed_s
     return loop.run()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gendl.engine.worker", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--root", required=True)
-    parser.add_argument("--run-id", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--flush-every", type=float, default=1.0)
-    parser.add_argument("--checkpoint-every", type=float, default=30.0)
-    parser.add_argument("--parent-pid", type=int, default=None, help="end when it is gone")
-    args = parser.parse_args(argv)
-    # below the server: on a class server the 2 cores train, and pages must still answer at once
-    os.nice(WORKER_NICENESS)
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # denormal gradients are ~10x slower on CPU
-    signals: list[str] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda number, frame: signals.append(signal.Signals(number).name))
-
-    def interrupted() -> str | None:
-        if signals:
-            return f"stopped by {signals[0]} (server shutdown); resume to continue"
-        if args.parent_pid is not None and os.getppid() != args.parent_pid:
-            return "the engine process ended (server restart); resume to continue"
-        return None
-
-    options = WorkerOptions(args.flush_every, args.checkpoint_every)
-    state, _ = execute_run(RunStore(args.root), args.run_id, options, interrupted=interrupted)
-    return 0 if state != "failed" else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
