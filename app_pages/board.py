@@ -17,7 +17,9 @@ from app_pages.common import (
     is_teacher,
     join_form,
     presenting,
+    rows_key,
     run_rows,
+    shared_figure,
     show_figure,
 )
 from gendl.engine.classroom import class_runs, load_settings, owner_label, students
@@ -89,7 +91,11 @@ def run_card(run: Run, names: dict[str, str]) -> None:
         )
         rows = run_rows(run.id, run.step)
         if rows:
-            show_figure(sparkline_figure(run.family, rows), key=f"board_spark_{run.id}")
+            figure = shared_figure(
+                ("spark", run.family, *rows_key(run.id, rows)),
+                lambda: sparkline_figure(run.family, rows),
+            )
+            show_figure(figure, key=f"board_spark_{run.id}")
         grid = latest_grid(run.id) if run.family in GRID_FAMILIES else None
         if grid is not None:
             st.image(grid, width="stretch")
@@ -112,7 +118,11 @@ def spotlight(names: dict[str, str]) -> None:
     rows = run_rows(run.id, run.step)
     grid = latest_grid(run.id) if run.family in GRID_FAMILIES else None
     left, right = st.columns([3, 1]) if grid is not None else (st.container(), None)
-    show_figure(curves_figure(run.family, rows, revision=run.id), "board_spotlight", left)
+    figure = shared_figure(
+        ("curves", run.family, *rows_key(run.id, rows)),
+        lambda: curves_figure(run.family, rows, revision=run.id),
+    )
+    show_figure(figure, "board_spotlight", left)
     if right is not None:
         right.image(grid, caption="latest samples", width="stretch")
 
@@ -178,9 +188,9 @@ def class_sweep() -> None:
         st.info("Each finished run of the class appears here with its final score.")
         return
     field = st.selectbox("Hyperparameter", numeric_fields(found), key="board_field")
-    event = show_figure(
-        sweep_figure(found, field), "board_sweep", on_select="rerun", selection_mode="points"
-    )
+    shown = tuple((r.run_id, r.student, r.score) for r in found)  # a run's settings never change
+    figure = shared_figure(("sweep", field, shown), lambda: sweep_figure(found, field))
+    event = show_figure(figure, "board_sweep", on_select="rerun", selection_mode="points")
     best = ", ".join(f"{model}: run {r.run_id}" for model, r in best_per_model(found).items())
     st.caption(f"Stars mark the best run of each model ({best}). Click a point for its run.")
     chosen = chosen_run(event)

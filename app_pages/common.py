@@ -5,10 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# before any figure: Plotly checks for pandas in sys.modules without waiting for its import, so a
+# session drawing a figure while another session's first table imports pandas met a half-loaded
+# module ("partially initialized module 'pandas' has no attribute 'Series"); every page imports
+# this module first, and an import statement waits until pandas is whole
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -245,3 +250,21 @@ def show_figure(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
     button downloads a 1920 x 1080 PNG for slides; enlarged in presenter mode. Returns the chart's selection state when
     ``on_select`` is given."""
     return (where or st).plotly_chart(projected(figure), key=key, config=PLOT_CONFIG, **kwargs)
+
+
+def shared_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure ``build`` makes, built once per ``key`` for every session of this server and
+    then reused (a Plotly figure takes ~15 ms to build: a class of 30 redrawing the same board
+    every 2 s built each figure 30 times). ``key`` names everything the figure shows; figures
+    are never changed after they are built, so sessions share the object."""
+    return _shared_figure(key, build)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _shared_figure(key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _build()
+
+
+def rows_key(run_id: int, rows: list[dict[str, Any]]) -> tuple:
+    """What a run's figure from ``rows`` (its metric rows, oldest first) depends on."""
+    return (run_id, len(rows), repr(rows[-1]) if rows else None)

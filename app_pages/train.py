@@ -20,7 +20,9 @@ from app_pages.common import (
     is_teacher,
     join_form,
     presenting,
+    rows_key,
     run_rows,
+    shared_figure,
     show_figure,
     viewer,
 )
@@ -277,7 +279,11 @@ def show_run(run: Any) -> None:
         st.caption("The curves appear here from the run's first steps.")
         return
     left, right = st.columns([3, 1]) if run.family in ("gan", "vae") else (st.container(), None)
-    show_figure(curves_figure(run.family, rows, revision=run.id), "train_curves", left)
+    figure = shared_figure(
+        ("curves", run.family, *rows_key(run.id, rows)),
+        lambda: curves_figure(run.family, rows, revision=run.id),
+    )
+    show_figure(figure, "train_curves", left)
     if right is not None:
         sample_grid(right, run.id)
 

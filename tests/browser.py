@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -174,16 +175,64 @@ def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """A headless Chromium (Playwright ``Browser``), closed on exit also when the body fails."""
+def chromium(niceness: int = 0) -> Iterator[Any]:
+    """A headless Chromium (Playwright ``Browser``), closed on exit also when the body fails.
+
+    ``niceness`` > 0 runs it below the server's CPU priority (Unix nice): a class's browsers are
+    on the students' own machines, and a test that opens a class of them beside the server on two
+    shared cores would otherwise measure the browsers' rendering instead of the server."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as scratch:
+        path = chromium_path()
+        if niceness > 0 and shutil.which("nice"):
+            wrapper = Path(scratch) / "chromium"
+            wrapper.write_text(f'#!/bin/sh\nexec nice -n {niceness} "{path}" "$@"\n')
+            wrapper.chmod(0o755)
+            path = str(wrapper)
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
+
+
+# a page's own timing of a click and what it brings, on the machine's clock (epoch ms): when the
+# click reaches the page, and the first change of the main area after it whose text matches a
+# pattern (Playwright's checks before a click, and its polling after, are not the app's time)
+WATCH_AFTER_CLICK = """(pattern) => {
+  window.__clicked = null; window.__shown = null;
+  const wanted = new RegExp(pattern);
+  const main = document.querySelector('[data-testid="stMain"]');
+  const now = () => performance.timeOrigin + performance.now();
+  document.addEventListener("click", () => { window.__clicked ??= now(); }, true);
+  new MutationObserver(() => {
+    if (window.__clicked !== null && window.__shown === null && wanted.test(main.textContent))
+      window.__shown = now();
+  }).observe(main, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def watch_after_click(page: Any, pattern: str) -> None:
+    """From now on, time the page's next click until its main area shows ``pattern`` (a
+    JavaScript regular expression): :func:`after_click` reads the result."""
+    page.evaluate(WATCH_AFTER_CLICK, pattern)
+
+
+def after_click(page: Any) -> tuple[float, float] | None:
+    """``(clicked, shown)`` in epoch seconds of what :func:`watch_after_click` watches, or None
+    while the click or what it shows has not happened."""
+    times = page.evaluate("[window.__clicked, window.__shown]")
+    return None if None in times else (times[0] / 1000, times[1] / 1000)
+
+
+def click_at(page: Any, button: Any, epoch_s: float) -> None:
+    """Click ``button`` (a locator) from inside the page at the moment ``epoch_s``: many pages
+    clicking at once, not one after another as Playwright's own clicks would."""
+    page.evaluate(
+        "([button, at]) => setTimeout(() => button.click(), at - Date.now())",
+        [button.element_handle(), epoch_s * 1000],
+    )
 
 
 def join_class(page: Any, url: str, name: str) -> None:

@@ -6,8 +6,9 @@ The teacher opens the teacher link and locks a field; every student joins with a
 starts a run from the Train page; the test checks what each of them sees (their run listed within
 2 s, the lock on their form, another student's run not controllable, the teacher page refused),
 what the engine does (the lock and the quota refused, the fair order of starts) and the board
-(every active run with its student's name). 12 students by default; 30 with ``-m class30``
-(about half an hour on 2 cores: with 30 pages open each page load takes tens of seconds).
+(every active run with its student's name), and the server logged no error. 12 students by
+default (about 2 minutes); 30 under ``-m slow`` (about 13 minutes on 2 cores). The browsers run
+below the server's CPU priority: in a class they are on the students' own machines.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gendl.engine.classroom import ClassError, admit, students
 from gendl.engine.store import RunStore
 from tests.browser import (
     LAYOUT_PROBLEMS,
+    after_click,
     choose,
     chromium,
     class_server,
@@ -33,19 +35,23 @@ from tests.browser import (
     missing_browser,
     script_done,
     wait_for_title,
+    watch_after_click,
 )
 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 
 TOKEN = "class-test-secret"
 LOCKED_BATCH = 32
+# the class's browsers run below the server (they belong on the students' machines): the server,
+# its niced workers and the test's Chromium share these 2 cores
+BROWSER_NICENESS = 10
 TIMEOUT_S = 120  # for any one page to load or answer (a class of 30 on 2 cores is slow)
 SEEN_WITHIN_S = 2.0  # the issue's bound: a student sees their run queued or running
 # by class size: the share of students who see their run within the seconds given, and the
-# slowest allowed. 12 meet the issue's 2 s but for one in ten (up to 2.9 s seen); with 30
-# Chromium pages on the server's 2 cores most see it within 5 s (83 %, up to 22 s seen):
-# bench/class_load.py measures the load itself
-SEEN_BOUNDS = {12: (0.9, SEEN_WITHIN_S, 5.0), 30: (0.5, 5.0, 60.0)}
+# slowest allowed, timed in their page. 12 meet the issue's 2 s (all within 0.1-1.3 s seen); 30
+# with their 31 browser pages beside the server on 2 cores: 77-83 % within 2 s, the slowest 4.3-5.1 s
+# (bench/class_load.py measures the load itself)
+SEEN_BOUNDS = {12: (1.0, SEEN_WITHIN_S, SEEN_WITHIN_S), 30: (0.6, SEEN_WITHIN_S, 10.0)}
 # a short fake-data classifier run: a few end while the test looks, the rest wait in the queue
 # until the teacher stops them all
 RUN_QUERY = (
@@ -70,6 +76,7 @@ def lock_batch_size(page: Any, url: str) -> None:
     choose(page, "field", "batch size (batch_size)")
     script_done(page, TIMEOUT_S)
     value = page.get_by_label("value", exact=True)
+    expect(value).to_have_count(1, timeout=TIMEOUT_S * 1000)  # the old field's input gone
     value.fill(str(LOCKED_BATCH))
     value.press("Enter")
     rule = page.locator('[data-testid="stMarkdownContainer"]', has_text=f"fixed at {LOCKED_BATCH}")
@@ -86,17 +93,20 @@ def lock_batch_size(page: Any, url: str) -> None:
 
 def start_run(page: Any, url: str) -> float:
     """Start a run from the Train page; returns the seconds from the click until the student's
-    own run is listed queued or running."""
+    own run is listed queued or running, timed in the page."""
     page.goto(f"{url}/train?{RUN_QUERY}")
     wait_for_title(page, "Train a model", TIMEOUT_S)
     start = page.get_by_role("button", name="Start", exact=True)
     start.wait_for()
     expect(start).to_be_enabled(timeout=120_000)  # after the duration estimate
     script_done(page, TIMEOUT_S)
-    clicked = time.monotonic()
+    assert page.get_by_text(LISTED).count() == 0  # no run listed before the click
+    watch_after_click(page, LISTED.pattern)
     start.click()
     page.get_by_text(LISTED).first.wait_for(timeout=TIMEOUT_S * 1000)
-    return time.monotonic() - clicked
+    page.wait_for_function("window.__shown !== null", timeout=10_000)
+    clicked, shown = after_click(page)
+    return shown - clicked
 
 
 def new_page(browser: Any) -> Any:
@@ -111,7 +121,7 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
     store = RunStore(runs_dir)
     monkeypatch.setenv("GENDL_CLASS", "1")
     names = [f"Student {k:02d}" for k in range(n_students - 1)] + ["<b>Zed</b> **x**"]
-    with chromium() as browser:
+    with chromium(niceness=BROWSER_NICENESS) as browser:
         teacher = new_page(browser)
         teacher.goto(f"{url}/teacher?teacher={TOKEN}")
         wait_for_title(teacher, "Teacher", TIMEOUT_S)
@@ -138,8 +148,6 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
             admit(store, owners[names[0]], "classifier", {"data": "fake", "batch_size": 64})
 
         seen = [start_run(page, url) for page in pages]
-        # the issue's 2 s for nine in ten; on 2 cores shared with 13 browser pages and the first
-        # two runs' workers starting, one click in ten has taken up to 2.9 s
         share, within_s, worst = SEEN_BOUNDS[n_students]
         within = sum(s <= within_s for s in seen) / len(seen)
         assert within >= share and max(seen) <= worst, f"seconds to see the run: {seen}"
@@ -147,6 +155,8 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
         # refused, naming it
         first.goto(f"{url}/train?{RUN_QUERY.replace('max_steps=400', 'max_steps=20000')}")
         wait_for_title(first, "Train a model", TIMEOUT_S)
+        # the refusal, not the Start button's tooltip ("up to the class's quota") under the mouse
+        refusal = first.locator('[data-testid="stAlert"]', has_text="quota: you have")
         for seed in (1, 2, 3, 4):  # one config clicked twice within 2 s is one start: vary it
             seed_box = first.get_by_role("spinbutton", name="seed")
             seed_box.fill(str(seed))
@@ -154,9 +164,9 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
             script_done(first, TIMEOUT_S)
             first.get_by_role("button", name="Start", exact=True).click()
             script_done(first, TIMEOUT_S)
-            if first.get_by_text("quota").count():
+            if refusal.count():
                 break
-        first.get_by_text("quota").first.wait_for(timeout=TIMEOUT_S * 1000)
+        refusal.first.wait_for(timeout=TIMEOUT_S * 1000)
         assert len(store.list_runs(("queued", "running"), owner=owners[names[0]])) == 3
 
         # another student's run: its controls disabled, with the reason; no teacher page
@@ -191,6 +201,9 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
         while store.list_runs(("queued", "running", "paused")):
             assert time.monotonic() < deadline, "runs still active after Stop all"
             time.sleep(0.5)
+    # no page met an error along the way (Streamlit logs each one with its traceback)
+    log = (runs_dir.parent / "class-server.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[max(0, log.index("Traceback") - 200) :][:3000]
 
 
 def board_shows_active_runs(page: Any, store: RunStore, owners: dict[str, str]) -> None:
@@ -227,6 +240,6 @@ def test_a_class_of_12(class_url, monkeypatch):
     class_of(12, class_url, monkeypatch)
 
 
-@pytest.mark.class30  # 30 Chromium pages and the server on 2 cores: each page load takes ~30 s
+@pytest.mark.slow  # 31 Chromium pages beside the server on 2 cores: about 13 minutes
 def test_a_class_of_30(class_url, monkeypatch):
     class_of(30, class_url, monkeypatch)

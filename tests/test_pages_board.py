@@ -1,6 +1,7 @@
 """The Class board in AppTest with GENDL_CLASS=1 over a real run store: students joined, runs put
 straight into the store (no worker trains), the page read back as a student and a new browser."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,26 @@ def test_the_router_opens_the_board_first_in_class_mode_and_presenter_mode(class
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Class board"
     assert "Active runs (1)" in [h.value for h in at.subheader]
+
+
+def plotted(at):
+    """Every (x, y) point of every figure on the page."""
+    points = set()
+    for chart in at.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            points |= set(zip(trace.get("x", []), trace.get("y", []), strict=False))
+    return points
+
+
+def test_figures_shared_by_every_session_follow_new_rows_and_runs(class_store):
+    """The board's figures are built once for all sessions: a new metric row or a newly finished
+    run shows at the next redraw, in a session that drew the board before and in a new one."""
+    store, ids = class_store
+    before = plotted(render(ADA))
+    assert (3, 6.0) in before and (4, 4.0) not in before  # the running run's sparkline
+    store.append_metrics(ids["bo_running"], [{"step": 4, "recon_loss": 4.0}])
+    new = finished(store, ADA, "vae", 8.25, kl_weight=0.3)
+    for owner in (ADA, X):
+        after = plotted(render(owner))
+        assert (4, 4.0) in after and (0.3, 8.25) in after, owner
+    assert str(new) in " ".join(str(t["run"].tolist()) for t in tables(render(X)))
