@@ -1,7 +1,7 @@
 """A class of 30 on this machine: 30 students, each in their own Chromium context, join a class server
 and start a short VAE run at once; what they wait for is measured.
 
-    python bench/class_load.py                   # about 5 minutes on 2 cores
+    python bench/class_load.py                   # about 22 minutes on 2 cores
     python bench/class_load.py --students 12 --steps 200
 
 The teacher's settings come first, as in a real class: the VAE locked to a short run (``--steps``
