@@ -18,6 +18,7 @@ from app_pages.common import (
     join_form,
     presenting,
     rows_key,
+    run_curves,
     run_rows,
     shared_figure,
     show_figure,
@@ -36,7 +37,6 @@ from gendl.views.board import (
     student_link,
     sweep_figure,
 )
-from gendl.views.training import curves_figure
 
 GRID_FAMILIES = ("gan", "vae")  # the families that save sample grids
 # a display name of 32 characters fits at 1024 px; settings take the rest
@@ -118,11 +118,7 @@ def spotlight(names: dict[str, str]) -> None:
     rows = run_rows(run.id, run.step)
     grid = latest_grid(run.id) if run.family in GRID_FAMILIES else None
     left, right = st.columns([3, 1]) if grid is not None else (st.container(), None)
-    figure = shared_figure(
-        ("curves", run.family, *rows_key(run.id, rows)),
-        lambda: curves_figure(run.family, rows, revision=run.id),
-    )
-    show_figure(figure, "board_spotlight", left)
+    show_figure(run_curves(run, rows), "board_spotlight", left)
     if right is not None:
         right.image(grid, caption="latest samples", width="stretch")
 

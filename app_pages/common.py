@@ -29,6 +29,7 @@ from gendl.engine.records import TEACHER
 from gendl.engine.runs import RunEngine
 from gendl.errors import GendlError
 from gendl.views.style import PLOT_CONFIG
+from gendl.views.training import curves_figure
 
 TEACHER_BROWSERS = "teacher_browsers"  # store setting: the browsers that opened the teacher link
 
@@ -268,3 +269,11 @@ def _shared_figure(key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
 def rows_key(run_id: int, rows: list[dict[str, Any]]) -> tuple:
     """What a run's figure from ``rows`` (its metric rows, oldest first) depends on."""
     return (run_id, len(rows), repr(rows[-1]) if rows else None)
+
+
+def run_curves(run: Any, rows: list[dict[str, Any]]) -> go.Figure:
+    """A run's live curves (Train page, the board's spotlight), shared by every session."""
+    return shared_figure(
+        ("curves", run.family, *rows_key(run.id, rows)),
+        lambda: curves_figure(run.family, rows, revision=run.id),
+    )

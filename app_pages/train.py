@@ -20,9 +20,8 @@ from app_pages.common import (
     is_teacher,
     join_form,
     presenting,
-    rows_key,
+    run_curves,
     run_rows,
-    shared_figure,
     show_figure,
     viewer,
 )
@@ -33,7 +32,6 @@ from gendl.errors import ConfigError, GendlError
 from gendl.train import PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
 from gendl.views.training import (
-    curves_figure,
     estimate_seconds,
     format_duration,
     progress,
@@ -279,11 +277,7 @@ def show_run(run: Any) -> None:
         st.caption("The curves appear here from the run's first steps.")
         return
     left, right = st.columns([3, 1]) if run.family in ("gan", "vae") else (st.container(), None)
-    figure = shared_figure(
-        ("curves", run.family, *rows_key(run.id, rows)),
-        lambda: curves_figure(run.family, rows, revision=run.id),
-    )
-    show_figure(figure, "train_curves", left)
+    show_figure(run_curves(run, rows), "train_curves", left)
     if right is not None:
         sample_grid(right, run.id)
 
