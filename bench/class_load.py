@@ -18,6 +18,8 @@ The students' side runs at ``--nice`` (Unix nice, default 10, as the workers).
 Reported (and written as JSON to ``--out``):
 - page render p50/p95 during the load: the students reload the Train page one after another
   until every run has ended, each from the navigation to its script run ended (goal p95 <= 2 s);
+  with protocol sessions, one student in three also reloads the class board (reported apart),
+  and one more session shows the board all along, as the projector does;
 - until every student sees their own run listed after the common click (goal <= 3 s), and each
   student's click-to-listed in their page;
 - the longest any student waits for their run to start (it is queued: 2 runs train at a time);
@@ -78,6 +80,7 @@ class Load:
     def __init__(self) -> None:
         self.seen: dict[int, tuple[float, float]] = {}
         self.renders: list[float] = []
+        self.board_renders: list[float] = []  # protocol sessions only: the board page too
         self.failed = 0
 
 
@@ -143,6 +146,8 @@ async def with_sessions(url: str, store: RunStore, students: int) -> Load:
         await session.open("train", "train_preset=vae")
         assert not session.shows(LISTED), "a run listed before the click"
         sessions.append(session)
+    projector = Session(url)  # the class board on the projector, refreshing all along
+    await projector.open("")
     print(f"{len(sessions)} students joined; starting their runs at once", flush=True)
 
     async def start(k: int, session: Session, moment: float) -> None:
@@ -156,14 +161,17 @@ async def with_sessions(url: str, store: RunStore, students: int) -> Load:
     await asyncio.gather(*(start(k, s, moment) for k, s in enumerate(sessions)))
     print(f"every student saw their run after {all_seen(load, students):.2f} s", flush=True)
     while store.list_runs(("queued", "running")):
-        for session in sessions:
-            try:
-                load.renders.append(await session.open("train", "train_preset=vae"))
-            except TimeoutError:
-                load.failed += 1
+        for k, session in enumerate(sessions):  # one student in three opens the board too
+            pages = [("train", "train_preset=vae", load.renders)]
+            pages += [("", "", load.board_renders)] if k % 3 == 0 else []
+            for page, query, renders in pages:
+                try:
+                    renders.append(await session.open(page, query))
+                except TimeoutError:
+                    load.failed += 1
             if not store.list_runs(("queued", "running")):
                 break
-    for session in sessions:
+    for session in [*sessions, projector]:
         await session.close()
     return load
 
@@ -206,6 +214,15 @@ def main() -> int:
             "render_p50_s": round(statistics.median(load.renders), 2),
             "render_p95_s": round(percentile(load.renders, 0.95), 2),
             "renders": len(load.renders),
+            **(
+                {
+                    "board_render_p50_s": round(statistics.median(load.board_renders), 2),
+                    "board_render_p95_s": round(percentile(load.board_renders, 0.95), 2),
+                    "board_renders": len(load.board_renders),
+                }
+                if load.board_renders
+                else {}
+            ),
             "renders_over_120_s": load.failed,
             "all_see_own_run_s": round(all_seen(load, args.students), 2),
             "own_run_seen_p50_s": round(statistics.median(waits), 2),
