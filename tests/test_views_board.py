@@ -134,6 +134,12 @@ def test_sweep_figure_points_panels_and_stars():
     assert panels == {("VAE", "x"), ("LSTM", "x2")}  # scores on different scales
     assert fig.layout.yaxis.title.text == "inception score"
     assert fig.layout.yaxis2.title.text == "test accuracy"
+    # a panel whose runs share one lr: its axis spans that value (Plotly's own range would be
+    # about 0 +- 0.5 and label no lr at all); where the values differ, Plotly's range
+    for axis, model in ((fig.layout.xaxis, "VAE"), (fig.layout.xaxis2, "LSTM")):
+        (lr,) = {x for t in fig.data if t.name == model for x in t.x}
+        assert list(axis.range) == pytest.approx([lr / 2, lr * 3 / 2])
+    assert board.sweep_figure(class_results(), "kl_weight").layout.xaxis.range is None
 
 
 def test_plotly_labels_show_tags_as_typed():

@@ -174,9 +174,20 @@ def sweep_figure(found: Sequence[Result], field: str) -> go.Figure:
             for trace in (dots, stars):
                 trace.marker.color = colors[model]
                 fig.add_trace(trace, row=1, col=col)
-        fig.update_xaxes(title_text=field, row=1, col=col)
+        fig.update_xaxes(title_text=field, range=one_value_range(shown, field), row=1, col=col)
         fig.update_yaxes(title_text=label(panel), row=1, col=col)
     return tidy(fig, height=360)
+
+
+def one_value_range(shown: Sequence[Result], field: str) -> list[float] | None:
+    """An x range around the one value every run of a panel has (Plotly would centre such an axis
+    on 0 and label it -0.4 to 0.4); None (Plotly's own) when the runs differ."""
+    values = {r.settings[field] for r in shown}
+    if len(values) != 1:
+        return None
+    (value,) = values
+    half = abs(value) / 2 or 1.0
+    return [value - half, value + half]
 
 
 def _points(group: Sequence[Result], field: str, name: str, marker: dict[str, Any]) -> go.Scatter:
