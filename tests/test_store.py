@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gendl.engine.store import SCHEMA_VERSION, RunStore, StoreError, pid_alive, process_started
+from gendl.engine.records import SCHEMA_VERSION, process_started
+from gendl.engine.store import RunStore, StoreError, pid_alive
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,9 +5,9 @@ and the worker processes.
     store = RunStore("runs")            # runs/runs.sqlite, files under runs/<id>/
     rows = store.metrics_since(run_id, last_step)
 
-Every write is one transaction, so a process killed at any moment leaves all committed rows intact
-(``synchronous=NORMAL`` in WAL mode survives a crashed process; only a power cut may lose the last
-commits). Standard library only, so readers stay cheap to import.
+Every write is one transaction (gendl/engine/database.py), so a process killed at any moment leaves
+all committed rows intact (``synchronous=NORMAL`` in WAL mode survives a crashed process; only a
+power cut may lose the last commits). Standard library only, so readers stay cheap to import.
 """
 
 from __future__ import annotations
@@ -15,27 +15,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gendl.engine.database import Database, StoreError
 from gendl.engine.queue import Quota, pick_next
 from gendl.engine.records import (
     ACTIVE_STATES,
     COMMANDS,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     STATES,
     Command,
     Run,
     pid_alive,
     process_started,
 )
-from gendl.errors import GendlError
 
 __all__ = ["ACTIVE_STATES", "STATES", "Command", "Run", "RunStore", "StoreError", "pid_alive"]
 
@@ -45,11 +40,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "runs"
 DB_NAME = "runs.sqlite"
 
 
-class StoreError(GendlError):
-    """The run database cannot be opened, is from a newer gendl, or names no such run."""
-
-
-class RunStore:
+class RunStore(Database):
     """Runs, metrics, artifacts and commands in ``root/runs.sqlite``; run files in ``root/<id>/``.
 
     ``root`` defaults to ``$GENDL_RUNS_DIR`` or ``runs/`` at the repository root. One connection per
@@ -58,71 +49,8 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root or os.environ.get("GENDL_RUNS_DIR") or DEFAULT_ROOT)
-        self.path = self.root / DB_NAME
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._conn_pid = -1
         self.root.mkdir(parents=True, exist_ok=True)
-        self._migrate()
-
-    # ------------------------------------------------------------ connection
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._conn_pid != os.getpid():  # never reuse one across a fork
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA busy_timeout = 30000")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: cannot open the run database ({exc})") from exc
-            self._conn, self._conn_pid = conn, os.getpid()
-        return self._conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: all of it is committed, or none of it."""
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._connection().execute(sql, tuple(params)).fetchall()
-
-    def _migrate(self) -> None:
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {version}; this gendl reads up to "
-                    f"{SCHEMA_VERSION} (upgrade gendl or use another GENDL_RUNS_DIR)"
-                )
-            for script in MIGRATIONS[version:]:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._conn_pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-
-    def integrity_check(self) -> str:
-        """SQLite's own verdict on the file: ``"ok"`` when nothing is corrupt."""
-        return self._read("PRAGMA integrity_check")[0][0]
+        super().__init__(self.root / DB_NAME)
 
     # ------------------------------------------------------------ runs
 
