@@ -22,6 +22,7 @@ from gendl.errors import ConfigError
 from gendl.shipped.sources import checkpoint_dir
 from gendl.train.sequence import SWEEP_PRESETS
 from gendl.train.timing import cache_dir
+from gendl.views.estimates import format_duration, solved_steps, sweep_seconds
 from gendl.views.export import table_csv
 from gendl.views.style import label
 from gendl.views.sweep import (
@@ -31,7 +32,6 @@ from gendl.views.sweep import (
     result_table,
     sweep_curves_figure,
 )
-from gendl.views.training import format_duration, solved_steps, sweep_seconds
 
 QUERY = {"bind": "query-params"}
 LENGTHS = list(range(5, 61, 5))

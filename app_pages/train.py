@@ -31,13 +31,8 @@ from gendl.config import config_to_dict, deep_merge
 from gendl.errors import ConfigError, GendlError
 from gendl.train import PRESETS, build_config, preset_config
 from gendl.train.timing import cache_dir
-from gendl.views.training import (
-    estimate_seconds,
-    format_duration,
-    progress,
-    run_place,
-    variant,
-)
+from gendl.views.estimates import estimate_seconds, format_duration, progress
+from gendl.views.training import run_place, variant
 
 st.title("Train a model")
 if in_class() and not is_teacher() and join_form("train") is None:

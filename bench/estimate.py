@@ -24,8 +24,8 @@ from gendl.engine.runs import TERMINAL_STATES, RunEngine  # noqa: E402
 from gendl.engine.sweep import SWEEP_MODELS, Sweep  # noqa: E402
 from gendl.shipped.catalogue import checkpoint_dir  # noqa: E402
 from gendl.train.timing import cache_dir  # noqa: E402
+from gendl.views.estimates import solved_steps, sweep_seconds  # noqa: E402
 from gendl.views.sweep import load_sweep_result  # noqa: E402
-from gendl.views.training import solved_steps, sweep_seconds  # noqa: E402
 
 
 def main() -> None:

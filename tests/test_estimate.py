@@ -7,7 +7,7 @@ from gendl.config import config_to_dict
 from gendl.train import make_trainer, preset_config
 from gendl.train.common import run_trainer
 from gendl.train.timing import FILE_NAME, REFERENCE, machine, start_seconds, step_seconds
-from gendl.views.training import estimate_seconds, progress, step_costs
+from gendl.views.estimates import estimate_seconds, progress, step_costs
 
 RUN_S = 6.0  # about how long each run trains
 

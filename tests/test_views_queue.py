@@ -6,8 +6,8 @@ from gendl.config import config_to_dict
 from gendl.engine.records import Run
 from gendl.engine.store import RunStore
 from gendl.train import preset_config
+from gendl.views.estimates import START_SECONDS
 from gendl.views.queue import QueueSpot, ordinal, queue_spots, store_queue, time_left
-from gendl.views.training import START_SECONDS
 
 # A waits with runs 1 and 2, B with run 3; nobody has been served yet
 QUEUED = [(1, "A"), (2, "A"), (3, "B")]

@@ -11,6 +11,7 @@ from gendl.engine.records import Run
 from gendl.engine.sweep import final_test_acc, summary
 from gendl.errors import GendlError
 from gendl.train import preset_config
+from gendl.views.estimates import START_SECONDS, estimate_seconds, format_duration, progress
 from gendl.views.overview import shipped_rows
 from gendl.views.sweep import (
     CHANCE,
@@ -21,14 +22,10 @@ from gendl.views.sweep import (
     sweep_curves_figure,
 )
 from gendl.views.training import (
-    START_SECONDS,
     config_diff,
     curves_figure,
-    estimate_seconds,
     filter_runs,
-    format_duration,
     numeric_keys,
-    progress,
     run_device,
     run_row,
     series,

@@ -1,6 +1,6 @@
 """How long one training step takes on this machine: measured once per model kind and cached.
 
-A run's duration estimate (``gendl.views.training.estimate_seconds``) scales these from the
+A run's duration estimate (``gendl.views.estimates.estimate_seconds``) scales these from the
 reference config to the run's own. The measurement runs the family's trainer as a worker does (one
 torch thread, denormals flushed) on the tiny fake data set for about a second; the result is kept in
 ``step_times.json`` in the machine's cache folder (``$GENDL_CACHE_DIR``, else ``~/.cache/gendl``),

@@ -2,7 +2,7 @@
 
 The order is the fair queue's own (:func:`gendl.engine.queue.fair_order`), the start times its
 schedule (:func:`gendl.engine.queue.start_times`) over each queued run's duration estimate
-(:func:`gendl.views.training.estimate_seconds`) and each running run's time left at its pace so far.
+(:func:`gendl.views.estimates.estimate_seconds`) and each running run's time left at its pace so far.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from gendl.engine.queue import Owner, Quota, fair_order, start_times
 from gendl.engine.records import ACTIVE_STATES, Run
 from gendl.engine.store import RunStore
-from gendl.views.training import estimate_seconds, format_duration, progress
+from gendl.views.estimates import estimate_seconds, format_duration, progress
 
 
 @dataclass(frozen=True)
