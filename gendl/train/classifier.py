@@ -16,22 +16,24 @@ from gendl.device import check_device
 from gendl.metrics import classifier_probs
 from gendl.models.classifier import ARCH, DROPOUT, ClassifierConfig, MNISTClassifier
 from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    grad_norm,
+    run_trainer,
+    scalars,
+)
+from gendl.train.fields import (
     DATA,
     DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
     SEED,
-    Metrics,
-    OnStep,
-    Trainer,
-    adam,
     batch_size,
     check_budget,
-    grad_norm,
     learning_rate,
-    run_trainer,
-    scalars,
 )
 from gendl.train.memory import check_memory, classifier_bytes
 from gendl.train.spec import FormSpec

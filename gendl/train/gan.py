@@ -17,6 +17,16 @@ from gendl.data import BatchStream, load_images
 from gendl.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from gendl.models.gan import ARCH, GAN, LATENT_DIM, NOISE, GANConfig
 from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    grad_norm,
+    run_trainer,
+    scalars,
+    seeded_generator,
+)
+from gendl.train.fields import (
     DATA,
     DEVICE,
     EVAL_EVERY,
@@ -25,17 +35,9 @@ from gendl.train.common import (
     N_SCORE_SAMPLES,
     PRECISION,
     SEED,
-    Metrics,
-    OnStep,
-    Trainer,
-    adam,
     batch_size,
     check_generator_run,
-    grad_norm,
     learning_rate,
-    run_trainer,
-    scalars,
-    seeded_generator,
 )
 from gendl.train.memory import check_memory, gan_bytes
 from gendl.train.scoring import evaluate_generator

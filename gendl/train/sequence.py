@@ -20,21 +20,23 @@ from gendl.data import MAX_SEQ_LENGTH, MIN_SEQ_LENGTH, palindrome_batch
 from gendl.device import check_device
 from gendl.models.sequence import FORGET_BIAS, HIDDEN_DIM, SequenceClassifier, SequenceConfig
 from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    run_trainer,
+    scalars,
+    seeded_generator,
+)
+from gendl.train.fields import (
     DEVICE,
     EVAL_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
     SEED,
-    Metrics,
-    OnStep,
-    Trainer,
-    adam,
     batch_size,
     check_budget,
     learning_rate,
-    run_trainer,
-    scalars,
-    seeded_generator,
 )
 from gendl.train.memory import check_memory, sequence_bytes
 from gendl.train.spec import FormSpec

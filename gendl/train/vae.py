@@ -15,6 +15,16 @@ from gendl.errors import ConfigError
 from gendl.losses import VAE_LIKELIHOODS, vae_loss
 from gendl.models.vae import LATENT_DIM, PRIOR_COMPONENTS, VAE, VAEConfig
 from gendl.train.common import (
+    Metrics,
+    OnStep,
+    Trainer,
+    adam,
+    grad_norm,
+    run_trainer,
+    scalars,
+    seeded_generator,
+)
+from gendl.train.fields import (
     DATA,
     DEVICE,
     EVAL_EVERY,
@@ -23,17 +33,9 @@ from gendl.train.common import (
     N_SCORE_SAMPLES,
     PRECISION,
     SEED,
-    Metrics,
-    OnStep,
-    Trainer,
-    adam,
     batch_size,
     check_generator_run,
-    grad_norm,
     learning_rate,
-    run_trainer,
-    scalars,
-    seeded_generator,
 )
 from gendl.train.memory import check_memory, vae_bytes
 from gendl.train.scoring import evaluate_generator
