@@ -13,6 +13,7 @@ import torch
 
 from gendl.checkpoints import load_model
 from gendl.cli import main, parse_overrides
+from gendl.engine.pool import machine_bound
 from gendl.engine.store import RunStore
 from gendl.engine.sweep import sweep_cells
 from gendl.errors import GendlError
@@ -197,6 +198,16 @@ def test_sweep_validates_every_cell_before_starting(tmp_path, capsys):
     args = ["sweep", "--lengths", "3", "1000", "--runs-dir", str(tmp_path)]
     assert main(args) == 2
     assert "seq_length must be in [2, 100], got 1000" in capsys.readouterr().err
+    assert RunStore(tmp_path).list_runs() == []
+
+
+def test_a_sweep_on_this_machine_keeps_to_its_bound_on_parallel_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GENDL_CLUSTER", raising=False)
+    bound = machine_bound()
+    args = ["sweep", "--lengths", "3", "--seeds", "1", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--workers", str(bound + 1)]) == 2
+    err = capsys.readouterr().err
+    assert f"workers {bound + 1}: this machine trains at most {bound} runs at a time" in err
     assert RunStore(tmp_path).list_runs() == []
 
 

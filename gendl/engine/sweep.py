@@ -11,6 +11,7 @@ Each run's config is the model's preset, then the sweep recipe (``SWEEP_PRESETS`
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gendl.config import check_choice, check_int, config_to_dict, deep_merge
+from gendl.engine.cluster import CLUSTER_ENV
+from gendl.engine.pool import machine_bound
 from gendl.engine.runs import TERMINAL_STATES, RunEngine
 from gendl.engine.store import Run
 from gendl.errors import ConfigError
@@ -179,7 +182,16 @@ def run_sweep(
     """Run every cell in the engine, at most ``workers`` at once; returns wall time and results.
 
     Interrupting (Ctrl-C) closes the engine: running cells checkpoint and end as interrupted.
+    On this machine ``workers`` is at most its bound, shared with the dashboard and CLI trains
+    (:func:`gendl.engine.pool.machine_bound`); on a Dask cluster the lab machines set the pace.
     """
+    bound = machine_bound()
+    if not os.environ.get(CLUSTER_ENV) and workers > bound:
+        raise ConfigError(
+            f"workers {workers}: this machine trains at most {bound} runs at a time, for the "
+            f"dashboard, sweeps and CLI trains together; give {bound} or fewer, or a cluster "
+            "(--cluster) to train on lab machines"
+        )
     start = time.perf_counter()
     with RunEngine(root, max_workers=workers) as engine:
         sweep = sweep.launch(engine)
