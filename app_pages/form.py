@@ -11,9 +11,10 @@ from typing import Any
 import streamlit as st
 
 from app_pages.common import engine, in_class, is_teacher
-from gendl.config import Field, deep_merge
+from gendl.config import Field, config_to_dict, deep_merge
 from gendl.engine.classroom import class_form, load_settings
-from gendl.train import FAMILIES, PRESETS
+from gendl.errors import ConfigError
+from gendl.train import FAMILIES, PRESETS, build_config
 from gendl.train.spec import FormSpec, get_path, set_path
 
 COLUMNS = 4
@@ -145,3 +146,12 @@ def widget(where: Any, field: Field, default: Any, prefix: str) -> Any:
         **common,
     )
     return submitted(field, value)
+
+
+def checked(preset: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The full config of ``preset`` with the form's ``values``; ConfigError names what is wrong."""
+    family, preset_values = PRESETS[preset]
+    problems = preset_form(preset).problems(values)
+    if problems:
+        raise ConfigError("; ".join(problems.values()))
+    return config_to_dict(build_config(family, deep_merge(preset_values, values)))

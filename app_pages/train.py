@@ -25,11 +25,11 @@ from app_pages.common import (
     show_figure,
     viewer,
 )
-from app_pages.form import allowed_presets, preset_form, read_form, render_form
+from app_pages.form import allowed_presets, checked, preset_form, read_form, render_form
 from app_pages.queue_panel import queue_snapshot, your_runs
-from gendl.config import config_to_dict, deep_merge
+from gendl.config import config_to_dict
 from gendl.errors import ConfigError, GendlError
-from gendl.train import PRESETS, build_config, preset_config
+from gendl.train import PRESETS, preset_config
 from gendl.train.timing import cache_dir
 from gendl.views.estimates import estimate_seconds, format_duration, progress
 from gendl.views.training import run_place, variant
@@ -59,15 +59,6 @@ def form_args(preset: str) -> tuple[Any, dict[str, Any], str, bool]:
     advanced fields are hidden."""
     form = preset_form(preset)
     return form, config_to_dict(preset_config(preset)[1]), f"train_{preset}", presenting()
-
-
-def checked(preset: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The full config of ``preset`` with the form's ``values``; ConfigError names what is wrong."""
-    family, preset_values = PRESETS[preset]
-    problems = preset_form(preset).problems(values)
-    if problems:
-        raise ConfigError("; ".join(problems.values()))
-    return config_to_dict(build_config(family, deep_merge(preset_values, values)))
 
 
 st.subheader("Hyperparameters")

@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 import urllib.request
+from collections.abc import Sequence
 from http.cookiejar import CookieJar
 from typing import Any
 
@@ -116,8 +117,14 @@ class Session:
             self.ws = None
 
     async def send(
-        self, page_name: str = "", fragment: str = "", states: list[WidgetState] = (), auto=False
+        self,
+        page_name: str = "",
+        fragment: str = "",
+        states: Sequence[WidgetState] = (),
+        auto: bool = False,
     ) -> None:
+        """Ask for a run: of the page ``page_name`` (a new page) or of ``fragment``, with every
+        widget's value as this browser holds it, ``states`` first."""
         msg = BackMsg()
         client = msg.rerun_script
         client.query_string = self.query
@@ -141,6 +148,8 @@ class Session:
             state = WidgetState(id=self.widgets[name][0])
             if isinstance(value, str):
                 state.string_value = value
+            elif isinstance(value, int):
+                state.int_value = value
             else:
                 state.double_value = float(value)
             states.append(state)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from gendl.cli_class import add_class_command
 from gendl.cli_store import EXIT_CODES, add_store_commands, print_end, progress, train_here
 from gendl.engine.pool import CPU_RUNS
 from gendl.errors import GendlError
-from gendl.outputs import output_path
+from gendl.outputs import copy_model, output_path
 
 DEVICE_HELP = "auto (default: a GPU if torch sees one, else the CPU), cpu, cuda or cuda:N"
 
@@ -124,22 +123,6 @@ class _TrainHelp(argparse.Action):
         parser.exit()
 
 
-def _copy_model(model_path: Path, target: Path, half: bool = False) -> Path:
-    if half:  # fp16 storage, half the size; the model still loads and runs as float32
-        from gendl.checkpoints import load_checkpoint, save_checkpoint
-
-        checkpoint = load_checkpoint(model_path)
-        return save_checkpoint(target, checkpoint.build(), checkpoint.meta, half=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        shutil.copyfile(model_path, tmp)
-        os.replace(tmp, target)  # never a half-copied checkpoint under the real name
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from gendl.engine.cluster import CLUSTER_ENV
     from gendl.engine.pool import ThisProcess
@@ -161,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {"run_id": run_id, "model": args.model, "family": family, "state": state, **last}
     summary["wall_s"] = round(summary.pop("elapsed_s", 0.0), 2)
     if target is not None and model_path.is_file():
-        summary["checkpoint"] = str(_copy_model(model_path, target, args.half))
+        summary["checkpoint"] = str(copy_model(model_path, target, args.half))
     if state == "failed" or not args.json:
         print_end(store, run_id, state, reason, last)
     if args.json:

@@ -6,6 +6,7 @@ Standard library only, so readers stay cheap to import.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -88,3 +89,17 @@ class Database:
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: ``"ok"`` when nothing is corrupt."""
         return self._read("PRAGMA integrity_check")[0][0]
+
+    # ------------------------------------------------------------ settings (class mode's, kept across restarts)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A stored setting (JSON), or ``default``: kept across server restarts."""
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def put_setting(self, key: str, value: Any) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )

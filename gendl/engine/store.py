@@ -36,6 +36,14 @@ __all__ = ["ACTIVE_STATES", "STATES", "Command", "Run", "RunStore", "StoreError"
 
 # a run holds a worker from its claim (pid set while queued) until it ends; a paused run keeps it
 HOLDS_WORKER = "state IN ('running', 'paused') OR (state = 'queued' AND pid IS NOT NULL)"
+# what the fair queue decides from: the runs waiting for a worker, runs holding one per owner,
+# and when each owner was last handed one
+WAITING = (
+    "SELECT id, owner, engine_pid, engine_started FROM runs "
+    "WHERE state = 'queued' AND pid IS NULL ORDER BY id"
+)
+HOLDING = f"SELECT owner, COUNT(*) FROM runs WHERE {HOLDS_WORKER} GROUP BY owner"
+LAST_STARTED = "SELECT owner, MAX(started) FROM runs WHERE started IS NOT NULL GROUP BY owner"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "runs"
 DB_NAME = "runs.sqlite"
 
@@ -170,20 +178,11 @@ class RunStore(Database):
         if self._read(f"SELECT COUNT(*) FROM runs WHERE {HOLDS_WORKER}")[0][0] >= max_active:
             return None  # every worker busy (a class's queue): no write transaction
         with self._write() as conn:
-            active = dict(
-                conn.execute(
-                    f"SELECT owner, COUNT(*) FROM runs WHERE {HOLDS_WORKER} GROUP BY owner"
-                ).fetchall()
-            )
+            active = dict(conn.execute(HOLDING).fetchall())
             if sum(active.values()) >= max_active:
                 return None
-            queued = conn.execute(
-                "SELECT id, owner, engine_pid, engine_started FROM runs "
-                "WHERE state = 'queued' AND pid IS NULL ORDER BY id"
-            ).fetchall()
-            last = conn.execute(
-                "SELECT owner, MAX(started) FROM runs WHERE started IS NOT NULL GROUP BY owner"
-            ).fetchall()
+            queued = conn.execute(WAITING).fetchall()
+            last = conn.execute(LAST_STARTED).fetchall()
             chosen = pick_next(
                 [(row[0], row[1]) for row in queued], active, dict(last), quota or (lambda o: None)
             )
@@ -201,14 +200,8 @@ class RunStore(Database):
     def queue_state(self) -> tuple[list[tuple[int, str | None]], dict, dict]:
         """What the fair queue decides from: ``(run id, owner)`` of the runs waiting for a worker,
         runs holding a worker per owner, and when each owner was last handed a worker."""
-        queued = self._read(
-            "SELECT id, owner FROM runs WHERE state = 'queued' AND pid IS NULL ORDER BY id"
-        )
-        active = self._read(f"SELECT owner, COUNT(*) FROM runs WHERE {HOLDS_WORKER} GROUP BY owner")
-        last = self._read(
-            "SELECT owner, MAX(started) FROM runs WHERE started IS NOT NULL GROUP BY owner"
-        )
-        return [tuple(r) for r in queued], {r[0]: r[1] for r in active}, {r[0]: r[1] for r in last}
+        queued = [(row[0], row[1]) for row in self._read(WAITING)]
+        return queued, dict(self._read(HOLDING)), dict(self._read(LAST_STARTED))
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run's rows (metrics, artifacts, commands) and its directory."""
@@ -295,17 +288,3 @@ class RunStore(Database):
 
     def clear_commands(self, run_id: int) -> None:
         self.take_commands(run_id, 2**62)
-
-    # ------------------------------------------------------------ settings (class mode's)
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        """A stored setting (JSON), or ``default``: kept across server restarts."""
-        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
-
-    def put_setting(self, key: str, value: Any) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                (key, json.dumps(value)),
-            )
