@@ -24,7 +24,11 @@ from gendl.train import FAMILIES, PRESETS, build_config, make_trainer, preset_co
 from gendl.train.common import Clock, train_step
 
 VALIDATOR_EXAMPLES = 150  # per family: 600 configs
-RUN_EXAMPLES, SLOW_RUN_EXAMPLES = 10, 125  # per family: 40 runs by default, 500 with -m slow
+RUN_EXAMPLES, SLOW_RUN_EXAMPLES = 20, 125  # per family: 80 runs by default, 500 with -m slow
+# About 1 config in 8 drawn is valid (up to three fields changed, each often out of range): the
+# default runs draw the same examples every time (derandomized), so whether both paths are
+# exercised does not depend on the draw (10 random one-step VAE configs were all refused in one CI
+# run); the slow runs draw new ones each time.
 
 # every name some config field accepts, and some it does not
 NAMES = (
@@ -142,7 +146,7 @@ def _one_thread():
 def test_random_configs_are_built_or_refused_with_a_config_error(family):
     outcomes = {"accepted": 0, "refused": 0}
 
-    @settings(max_examples=VALIDATOR_EXAMPLES, deadline=None, database=None)
+    @settings(max_examples=VALIDATOR_EXAMPLES, deadline=None, database=None, derandomize=True)
     @given(overrides(DEFAULTS[family], small=False))
     def check(changed):
         try:
@@ -158,7 +162,7 @@ def test_random_configs_are_built_or_refused_with_a_config_error(family):
     assert min(outcomes.values()) >= VALIDATOR_EXAMPLES // 10, outcomes  # both paths exercised
 
 
-def one_step_runs(family: str, n_examples: int) -> dict[str, int]:
+def one_step_runs(family: str, n_examples: int, derandomize: bool) -> dict[str, int]:
     outcomes = {"trained": 0, "refused": 0}
     base = build_config(family, TINY[family])
     assert config_to_dict(base)  # the tiny config itself is valid
@@ -167,6 +171,7 @@ def one_step_runs(family: str, n_examples: int) -> dict[str, int]:
         max_examples=n_examples,
         deadline=None,
         database=None,
+        derandomize=derandomize,
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(overrides(config_to_dict(base), small=True, fixed=("data",)))
@@ -192,13 +197,13 @@ def one_step_runs(family: str, n_examples: int) -> dict[str, int]:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_random_configs_run_one_step_or_are_refused(family):
-    one_step_runs(family, RUN_EXAMPLES)
+    one_step_runs(family, RUN_EXAMPLES, derandomize=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_five_hundred_random_configs_run_one_step_or_are_refused(family):
-    one_step_runs(family, SLOW_RUN_EXAMPLES)
+    one_step_runs(family, SLOW_RUN_EXAMPLES, derandomize=False)
 
 
 @settings(max_examples=100, deadline=None, database=None)
