@@ -75,8 +75,10 @@ def lock_batch_size(page: Any, url: str) -> None:
     script_done(page, TIMEOUT_S)
     choose(page, "field", "batch size (batch_size)")
     script_done(page, TIMEOUT_S)
-    value = page.get_by_label("value", exact=True)
-    expect(value).to_have_count(1, timeout=TIMEOUT_S * 1000)  # the old field's input gone
+    # the batch size's number input: while the field's rerun draws it, the old field's "value"
+    # (the architecture's select box) may still be on the page beside it
+    value = page.get_by_role("spinbutton", name="value", exact=True)
+    expect(value).to_have_count(1, timeout=TIMEOUT_S * 1000)
     value.fill(str(LOCKED_BATCH))
     value.press("Enter")
     rule = page.locator('[data-testid="stMarkdownContainer"]', has_text=f"fixed at {LOCKED_BATCH}")
@@ -126,7 +128,9 @@ def class_of(n_students: int, class_url, monkeypatch) -> None:
         teacher.goto(f"{url}/teacher?teacher={TOKEN}")
         wait_for_title(teacher, "Teacher", TIMEOUT_S)
         teacher.get_by_text("Models allowed today").wait_for()
-        assert TOKEN not in teacher.url  # taken out of the address bar: the board is projected
+        # taken out of the address bar (the board is projected): the browser updates its address
+        # once the page's script run has ended, just after the page shows
+        expect(teacher).not_to_have_url(re.compile(re.escape(TOKEN)), timeout=TIMEOUT_S * 1000)
         lock_batch_size(teacher, url)
 
         pages = []
